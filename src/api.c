@@ -1,0 +1,77 @@
+/* api.c: see api.h. */
+#include "api.h"
+
+#include "server.h"
+#include "webfiles.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void not_found(struct core *co, struct conn *c, const struct http_request *req)
+{
+    static const char body[] = "{\"error\":\"not-found\",\"message\":\"no such resource\"}\n";
+    conn_http_respond(co, c, req, 404, "application/json", body, sizeof body - 1, NULL);
+}
+
+static bool method_allowed(struct core *co, struct conn *c, const struct http_request *req)
+{
+    if (req->method == METHOD_GET || req->method == METHOD_HEAD) return true;
+    static const char body[] = "{\"error\":\"method-not-allowed\",\"message\":\"use GET or HEAD\"}\n";
+    conn_http_respond(co, c, req, 405, "application/json", body, sizeof body - 1, "Allow: GET, HEAD\r\n");
+    return false;
+}
+
+static void health(struct core *co, struct conn *c, const struct http_request *req)
+{
+    const struct server *s = co->srv;
+    uint64_t conns = 0, ws = 0;
+    for (uint32_t i = 0; i < s->ncores; i++) {
+        conns += stat_get(&s->cores[i].stats.conns);
+        ws += stat_get(&s->cores[i].stats.ws_conns);
+    }
+    bool draining = server_draining(s);
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"connections\":%llu,"
+                     "\"websockets\":%llu,\"threads\":%u}\n",
+                     draining ? "draining" : "ok", s->version,
+                     (unsigned long long)((co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
+                     (unsigned long long)ws, s->ncores);
+    conn_http_respond(co, c, req, draining ? 503 : 200, "application/json", body, (size_t)n,
+                      "Cache-Control: no-store\r\n");
+}
+
+static void static_file(struct core *co, struct conn *c, const struct http_request *req, struct http_slice path)
+{
+    const struct webfile *f = webfiles_find(co->srv->web, path.p, path.n);
+    if (!f) return not_found(co, c, req);
+    char extra[256];
+    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nX-Content-Type-Options: nosniff\r\n",
+             f->etag, f->cache_control);
+    if (req->if_none_match.p && req->if_none_match.n == strlen(f->etag) &&
+        !memcmp(req->if_none_match.p, f->etag, req->if_none_match.n)) {
+        /* 304 has no body; Content-Length 0 is what we send */
+        conn_http_respond(co, c, req, 304, f->content_type, NULL, 0, extra);
+        return;
+    }
+    conn_http_respond(co, c, req, 200, f->content_type, f->data, f->len, extra);
+}
+
+void api_handle(struct core *co, struct conn *c, const struct http_request *req,
+                enum http_route route, struct http_slice arg)
+{
+    if (route == ROUTE_STATIC && arg.n > 1 && !webfiles_find(co->srv->web, arg.p, arg.n))
+        return not_found(co, c, req);
+    if (!method_allowed(co, c, req)) return;
+    switch (route) {
+    case ROUTE_HEALTH: return health(co, c, req);
+    case ROUTE_STATIC: return static_file(co, c, req, arg);
+    case ROUTE_METRICS:
+    case ROUTE_HISTORY:
+    case ROUTE_ROOMS:
+    case ROUTE_WS:
+    case ROUTE_ECHO:
+        break;
+    }
+    not_found(co, c, req);
+}

@@ -1,0 +1,64 @@
+/* config.h: every option of ringroom, its default, its flag and its RINGROOM_* variable.
+ *
+ * One table (config.c) describes each option once: parsing, validation, --help and the
+ * README all come from it. Precedence: default < environment < command line. A bad value
+ * is reported in one line naming the flag; the caller exits 2.
+ */
+#ifndef RINGROOM_CONFIG_H
+#define RINGROOM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum fsync_mode { FSYNC_ALWAYS, FSYNC_BATCH, FSYNC_OFF };
+
+struct config {
+    /* network */
+    char listen_host[64];
+    uint16_t listen_port;
+    uint32_t threads;              /* 0 = one per CPU the process may run on */
+    uint32_t max_conns;            /* 0 = as many as the process can hold */
+    /* WebSocket */
+    uint64_t max_frame;            /* payload bytes of one frame */
+    uint64_t max_message;          /* bytes of one (possibly fragmented) message */
+    uint64_t max_backlog;          /* queued output bytes per connection */
+    /* HTTP */
+    uint32_t max_header_bytes;
+    uint32_t max_body_bytes;
+    /* time, milliseconds */
+    uint32_t idle_timeout_ms;
+    uint32_t handshake_timeout_ms;
+    uint32_t drain_timeout_ms;
+    /* rooms */
+    uint32_t max_rooms;            /* per process */
+    uint32_t max_room_members;
+    uint64_t max_doc_bytes;
+    uint32_t max_chat_bytes;
+    uint32_t rate_limit;           /* messages/s per connection, 0 = off */
+    uint32_t cursor_interval_ms;
+    uint32_t ot_window;
+    /* files */
+    char web_dir[256];
+    /* logging */
+    int log_level;                 /* enum log_level */
+};
+
+enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1 /* --help printed */, CONFIG_ERROR = 2, CONFIG_VERSION = 3 };
+
+/* Fills *cfg from defaults, then environ, then argv. On CONFIG_ERROR `err` holds one line. */
+int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Defaults only (tests). */
+void config_defaults(struct config *cfg);
+
+/* --help text. */
+void config_usage(FILE *out);
+
+/* Parsers shared with ringload; each returns false on a malformed or out-of-range value. */
+bool config_parse_size(const char *s, uint64_t *out);        /* 64K, 1MiB, 123 */
+bool config_parse_duration_ms(const char *s, uint32_t *out);  /* 500ms, 30s, 2m (unit required) */
+bool config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+#endif

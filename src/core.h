@@ -1,0 +1,146 @@
+/* core.h: one worker = one thread, one io_uring, one listener, its connections and rooms.
+ *
+ * A core owns everything it touches on the message path: the ring, the provided-buffer ring
+ * that all its connections receive into, the connection pool, the output buffer pool, the
+ * timeout lists and its statistics. Nothing here is shared with other cores except the
+ * statistics (written by the owner only, read by anyone with relaxed atomics) and the ring
+ * fd (for IORING_OP_MSG_RING). Each CQE's user_data says what completed (ud_kind) and for
+ * whom (a connection index and generation, or a pointer).
+ */
+#ifndef RINGROOM_CORE_H
+#define RINGROOM_CORE_H
+
+#include "config.h"
+#include "http.h"
+#include "outq.h"
+#include "ws.h"
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifndef IORING_TIMEOUT_MULTISHOT
+#define IORING_TIMEOUT_MULTISHOT (1U << 6)     /* Linux 6.4; liburing 2.3 predates it */
+#endif
+
+struct server;
+struct conn;
+
+enum ud_kind {
+    UD_IGNORE = 0,       /* completions nobody waits for (close, shutdown, cancel) */
+    UD_ACCEPT,
+    UD_RECV,
+    UD_SEND,
+    UD_TIMER,
+    UD_MAIL,             /* a message from another core: payload is a pointer */
+    UD_MAIL_SENT,        /* our MSG_RING completed: payload is a pointer */
+};
+
+static inline uint64_t ud_make(enum ud_kind kind, uint64_t payload)
+{
+    return (uint64_t)kind << 56 | (payload & 0x00FFFFFFFFFFFFFFull);
+}
+static inline uint64_t ud_conn(enum ud_kind kind, uint32_t idx, uint32_t gen)
+{
+    return ud_make(kind, (uint64_t)(idx & 0xFFFFFF) << 32 | gen);
+}
+static inline enum ud_kind ud_kind_of(uint64_t ud) { return (enum ud_kind)(ud >> 56); }
+static inline uint32_t ud_idx(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xFFFFFF; }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)ud; }
+static inline void *ud_ptr(uint64_t ud) { return (void *)(uintptr_t)(ud & 0x00FFFFFFFFFFFFFFull); }
+
+/* Statistics of one core: written by that core only (plain load + store, no lock prefix),
+ * read by /health and /metrics on any core. */
+typedef _Atomic uint64_t stat_t;
+static inline void stat_add(stat_t *s, uint64_t n)
+{
+    atomic_store_explicit(s, atomic_load_explicit(s, memory_order_relaxed) + n, memory_order_relaxed);
+}
+static inline void stat_sub(stat_t *s, uint64_t n)
+{
+    atomic_store_explicit(s, atomic_load_explicit(s, memory_order_relaxed) - n, memory_order_relaxed);
+}
+static inline uint64_t stat_get(const stat_t *s) { return atomic_load_explicit(s, memory_order_relaxed); }
+
+struct core_stats {
+    stat_t conns;             /* open connections (gauge) */
+    stat_t ws_conns;          /* of which WebSocket (gauge) */
+    stat_t accepted;
+    stat_t rejected;          /* over --max-conns */
+    stat_t http_requests;
+    stat_t ws_msgs_in, ws_msgs_out;
+    stat_t bytes_in, bytes_out;
+    stat_t backlog_drops;     /* slow readers closed */
+    stat_t enobufs;           /* recv re-armed after the buffer ring ran dry */
+    stat_t loop_turns;
+    stat_t busy_ns;           /* time not spent waiting in io_uring_enter */
+    stat_t closes_by_code[16];/* index: see conn_close_index() */
+};
+
+enum conn_list_id { LIST_NONE, LIST_HTTP, LIST_WS, LIST_PINGED, LIST_CLOSING, LIST_COUNT };
+
+struct conn_list { uint32_t head, tail; };
+
+struct core {
+    int id;
+    struct server *srv;
+    const struct config *cfg;
+    struct io_uring ring;
+    int ring_fd;                     /* for MSG_RING from other cores */
+    int listen_fd;
+    bool accept_armed;
+
+    /* provided buffers: one ring shared by every connection of this core */
+    struct io_uring_buf_ring *br;
+    uint8_t *bufs;
+    uint32_t nbufs, buf_size;
+    uint32_t bufs_returned;          /* re-added this turn, published at the end of it */
+
+    /* connections */
+    struct conn *conns;
+    uint32_t conn_cap, free_head, nconns;
+    struct conn_list lists[LIST_COUNT];
+    uint32_t dirty_head;             /* connections with output to send this turn */
+    uint32_t *starved;               /* recv ended with ENOBUFS: re-arm next turn */
+    uint32_t nstarved, starved_cap;
+
+    /* output */
+    struct opool pool;
+    struct iovec *iov_arena;         /* sendmsg iovecs, valid until the next submit */
+    struct msghdr *msg_arena;
+    uint32_t iov_used, msg_used;
+
+    /* time */
+    uint64_t start_ms, now_ms;
+    struct __kernel_timespec tick;
+
+    /* limits, from the config, in the form the parsers take */
+    struct ws_limits ws_lim;
+    struct http_limits http_lim;
+
+    /* lifecycle */
+    bool draining;
+    bool stop;
+
+    struct core_stats stats;
+};
+
+/* Time since the core started, in ms, as a 32-bit stamp (wraps after 49 days; only
+ * differences are used). */
+static inline uint32_t core_stamp(const struct core *co) { return (uint32_t)(co->now_ms - co->start_ms); }
+
+/* An SQE, submitting first if the SQ is full. Never NULL (aborts if the kernel refuses). */
+struct io_uring_sqe *core_sqe(struct core *co);
+
+/* Reserves iovecs / a msghdr valid until the next submit, or NULL if this turn used them up. */
+struct iovec *core_iov(struct core *co, uint32_t n);
+struct msghdr *core_msghdr(struct core *co);
+
+/* The thread body: sets up the ring, waits for its siblings, runs until stopped. */
+void *core_main(void *arg);
+
+/* Wall-clock-independent milliseconds (CLOCK_MONOTONIC). */
+uint64_t clock_ms(void);
+
+#endif
