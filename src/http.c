@@ -169,7 +169,8 @@ long http_parse_request(const char *data, size_t len, const struct http_limits *
         if (hp.upgrade) return -400;
         return 0;                 /* body still arriving */
     }
-    if (hp.method == HTTP_CONNECT) return -501;
+    if (hp.method == HTTP_CONNECT) return -400;      /* no proxying here */
+    if (hp.http_major != 1) return -505;              /* the parser takes any digit */
 
     /* split path and query; only origin-form targets are served */
     if (!req->path.p || req->path.n == 0 || req->path.p[0] != '/') return -400;

@@ -2,7 +2,7 @@
  *
  * http_parse_request() reads one request from the start of a contiguous buffer: complete
  * (returns its size, body included, so pipelined requests follow), incomplete (0) or bad
- * (-status: 400, 413, 431, 501, 505). Parsing is Debian's libhttp-parser (Node's
+ * (-status: 400, 413, 431, 505). Parsing is Debian's libhttp-parser (Node's
  * http_parser); this module adds limits, the headers ringroom cares about and WebSocket
  * upgrade checks. The request points into the caller's buffer; nothing is allocated.
  */

@@ -49,6 +49,7 @@ struct obuf *obuf_new(struct opool *p, size_t cap)
     }
     b->refs = 1;
     b->len = 0;
+    b->priv = 0;
     return b;
 }
 
@@ -91,6 +92,7 @@ static void append_seg(struct outq *q, struct oseg *s)
     else q->head = s;
     q->tail = s;
     q->bytes += s->len;
+    q->nsegs++;
 }
 
 bool outq_push(struct opool *p, struct outq *q, struct obuf *b, uint32_t off, uint32_t len)
@@ -109,18 +111,27 @@ bool outq_write(struct opool *p, struct outq *q, const void *a, size_t alen, con
 {
     size_t n = alen + blen;
     struct oseg *t = q->tail;
-    /* Append to the tail buffer when this queue is its only user and it ends there. */
-    if (t && t->buf->refs == 1 && t->off + t->len == t->buf->len && t->buf->cap - t->buf->len >= n) {
-        uint8_t *dst = t->buf->data + t->buf->len;
-        if (alen) memcpy(dst, a, alen);
-        if (blen) memcpy(dst + alen, b, blen);
-        t->buf->len += (uint32_t)n;
-        t->len += (uint32_t)n;
-        q->bytes += n;
-        return true;
+    /* Write into the tail buffer when it is this queue's private one and the data ends there.
+     * The tail segment grows, unless it is in flight: then the bytes get a segment of their
+     * own in the same buffer, so what the kernel was handed stays one droppable unit apart. */
+    if (t && t->buf->priv && t->off + t->len == t->buf->len && t->buf->cap - t->buf->len >= n) {
+        struct obuf *tb = t->buf;
+        uint32_t at = tb->len;
+        if (alen) memcpy(tb->data + at, a, alen);
+        if (blen) memcpy(tb->data + at + alen, b, blen);
+        tb->len += (uint32_t)n;
+        if (q->inflight_segs < q->nsegs) {
+            t->len += (uint32_t)n;
+            q->bytes += n;
+            return true;
+        }
+        if (outq_push(p, q, tb, at, (uint32_t)n)) return true;
+        tb->len = at;
+        return false;
     }
     struct obuf *buf = obuf_new(p, n);
     if (!buf) return false;
+    buf->priv = 1;
     if (alen) memcpy(buf->data, a, alen);
     if (blen) memcpy(buf->data + alen, b, blen);
     buf->len = (uint32_t)n;
@@ -158,6 +169,7 @@ void outq_consume(struct opool *p, struct outq *q, size_t n)
         n -= s->len;
         q->head = s->next;
         if (!q->head) q->tail = NULL;
+        q->nsegs--;
         seg_free(p, s);
     }
 }
@@ -175,6 +187,7 @@ void outq_drop_unsent(struct opool *p, struct outq *q)
     while (s) {
         struct oseg *next = s->next;
         q->bytes -= s->len;
+        q->nsegs--;
         seg_free(p, s);
         s = next;
     }

@@ -21,6 +21,7 @@ struct obuf {
     uint32_t len;                 /* bytes written */
     uint32_t cap;
     uint8_t cls;                  /* size class, or OBUF_HEAP */
+    uint8_t priv;                 /* written by one queue's outq_write only: it may append */
     uint8_t data[];
 };
 
@@ -33,6 +34,7 @@ struct oseg {
 struct outq {
     struct oseg *head, *tail;
     uint64_t bytes;               /* queued, including what is in flight */
+    uint32_t nsegs;
     uint16_t inflight_segs;       /* segments handed to the current send */
 };
 

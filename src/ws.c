@@ -61,7 +61,7 @@ size_t ws_close_payload(uint8_t *out, uint16_t code, const char *reason)
         rl = WS_MAX_CONTROL - 2;
         while (rl > 0 && ((uint8_t)reason[rl] & 0xC0) == 0x80) rl--;   /* UTF-8 boundary */
     }
-    memcpy(out + 2, reason, rl);
+    if (rl) memcpy(out + 2, reason, rl);
     return 2 + rl;
 }
 

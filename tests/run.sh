@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tests/run.sh: every test suite of ringroom, in order; `./build.sh test` calls it after
+# building. `tests/run.sh SUITE...` runs only the named suites. Each suite's time and result is
+# printed at the end; the exit code is non-zero if any suite failed.
+#
+# Suites use the ASan/UBSan build where they exercise server code paths (unit, integration,
+# conformance) and the optimised build where timing or load matters. Long variants (fuzzing
+# for 10 minutes, soak, campaigns) are documented in tests/README.md, not run here.
+set -uo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+PY=/usr/bin/python3          # Debian's python, which sees python3-websockets
+export RINGROOM_VECTORS="${RINGROOM_VECTORS:-$(readlink -f ../shared/vectors/ot 2>/dev/null || echo ../shared/vectors/ot)}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+mkdir -p tests/artifacts
+
+suite_unit() {
+    local t rc=0
+    for t in build/asan/tests/test_*; do
+        [[ -x "$t" ]] || continue
+        echo "--- $t"
+        "$t" || rc=1
+    done
+    return $rc
+}
+
+suite_integration() {
+    RINGROOM_BIN=build/asan/ringroom $PY -m unittest discover -s tests/integration -p 'test_*.py' -v
+}
+
+suite_conformance() {
+    RINGROOM_BIN=build/asan/ringroom $PY tests/conformance/run.py
+}
+
+suite_node() {
+    (cd tests/node && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } &&
+        RINGROOM_BIN="$PWD/../../build/ringroom" node --test)
+}
+
+suite_fuzz() {
+    local f rc=0
+    mkdir -p tests/artifacts/fuzz
+    for f in build/fuzz/fuzz_*; do
+        [[ -x "$f" ]] || continue
+        local name corpus
+        name=$(basename "$f")
+        corpus=tests/artifacts/fuzz/$name
+        mkdir -p "$corpus"
+        echo "--- $name for ${FUZZ_SECONDS}s"
+        "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 -artifact_prefix=tests/artifacts/fuzz/ \
+            "$corpus" $( [[ -d tests/fuzz/corpus/$name ]] && echo tests/fuzz/corpus/$name ) \
+            >"tests/artifacts/fuzz/$name.log" 2>&1 || { rc=1; tail -40 "tests/artifacts/fuzz/$name.log"; }
+    done
+    return $rc
+}
+
+ALL=(unit integration conformance node fuzz)
+SUITES=("$@")
+[[ ${#SUITES[@]} -eq 0 ]] && SUITES=("${ALL[@]}")
+
+declare -A RESULT TIME
+failed=0
+for s in "${SUITES[@]}"; do
+    declare -F "suite_$s" >/dev/null || { echo "unknown suite: $s (have: ${ALL[*]})"; exit 2; }
+    printf '\n\033[1m=== %s\033[0m\n' "$s"
+    start=$(date +%s)
+    if "suite_$s"; then RESULT[$s]=pass; else RESULT[$s]=FAIL; failed=1; fi
+    TIME[$s]=$(( $(date +%s) - start ))
+done
+
+printf '\n\033[1m=== summary\033[0m\n'
+for s in "${SUITES[@]}"; do printf '  %-14s %-5s %4ss\n' "$s" "${RESULT[$s]}" "${TIME[$s]}"; done
+exit $failed
