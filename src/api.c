@@ -1,6 +1,10 @@
 /* api.c: see api.h. */
 #include "api.h"
 
+#include "handover.h"
+#include "log.h"
+#include "metrics.h"
+#include "room.h"
 #include "server.h"
 #include "webfiles.h"
 
@@ -33,10 +37,10 @@ static void health(struct core *co, struct conn *c, const struct http_request *r
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"connections\":%llu,"
-                     "\"websockets\":%llu,\"threads\":%u}\n",
+                     "\"websockets\":%llu,\"rooms\":%u,\"threads\":%u}\n",
                      draining ? "draining" : "ok", s->version,
                      (unsigned long long)((co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
-                     (unsigned long long)ws, s->ncores);
+                     (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), s->ncores);
     conn_http_respond(co, c, req, draining ? 503 : 200, "application/json", body, (size_t)n,
                       "Cache-Control: no-store\r\n");
 }
@@ -57,6 +61,48 @@ static void static_file(struct core *co, struct conn *c, const struct http_reque
     conn_http_respond(co, c, req, 200, f->content_type, f->data, f->len, extra);
 }
 
+/* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
+static void room_info(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+{
+    if (!room_name_valid(name.p, name.n)) {
+        static const char body[] = "{\"error\":\"bad-room\",\"message\":\"room must be 1-128 characters of [A-Za-z0-9._-]\"}\n";
+        conn_http_respond(co, c, req, 400, "application/json", body, sizeof body - 1, NULL);
+        return;
+    }
+    uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
+    if (owner != (uint32_t)co->id) {
+        if (handover_start(co, c, owner, NULL, 0) == 0) return;
+        static const char body[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
+        conn_http_respond(co, c, req, 500, "application/json", body, sizeof body - 1, NULL);
+        return;
+    }
+    if (!room_describe(co, name.p, name.n)) {
+        static const char body[] = "{\"error\":\"not-found\",\"message\":\"no such room in memory\"}\n";
+        conn_http_respond(co, c, req, 404, "application/json", body, sizeof body - 1, "Cache-Control: no-store\r\n");
+        return;
+    }
+    if (co->out.oom) {
+        static const char body[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
+        conn_http_respond(co, c, req, 500, "application/json", body, sizeof body - 1, NULL);
+        return;
+    }
+    conn_http_respond(co, c, req, 200, "application/json", co->out.buf, co->out.len, "Cache-Control: no-store\r\n");
+}
+
+static void metrics(struct core *co, struct conn *c, const struct http_request *req)
+{
+    jw *w = &co->out;
+    jw_reset(w);
+    metrics_write(co->srv, w, co->now_ms);
+    if (w->oom) {
+        static const char body[] = "out of memory\n";
+        conn_http_respond(co, c, req, 500, "text/plain", body, sizeof body - 1, NULL);
+        return;
+    }
+    conn_http_respond(co, c, req, 200, "text/plain; version=0.0.4; charset=utf-8", w->buf, w->len,
+                      "Cache-Control: no-store\r\n");
+}
+
 void api_handle(struct core *co, struct conn *c, const struct http_request *req,
                 enum http_route route, struct http_slice arg)
 {
@@ -66,9 +112,9 @@ void api_handle(struct core *co, struct conn *c, const struct http_request *req,
     switch (route) {
     case ROUTE_HEALTH: return health(co, c, req);
     case ROUTE_STATIC: return static_file(co, c, req, arg);
-    case ROUTE_METRICS:
+    case ROUTE_METRICS: return metrics(co, c, req);
+    case ROUTE_ROOMS: return room_info(co, c, req, arg);
     case ROUTE_HISTORY:
-    case ROUTE_ROOMS:
     case ROUTE_WS:
     case ROUTE_ECHO:
         break;

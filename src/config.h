@@ -37,6 +37,8 @@ struct config {
     uint64_t max_doc_bytes;
     uint32_t max_chat_bytes;
     uint32_t rate_limit;           /* messages/s per connection, 0 = off */
+    uint32_t max_room_elements;
+    uint32_t max_element_bytes;
     uint32_t cursor_interval_ms;
     uint32_t ot_window;
     /* files */

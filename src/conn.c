@@ -10,7 +10,10 @@
 #include "conn.h"
 
 #include "api.h"
+#include "handover.h"
 #include "log.h"
+#include "proto.h"
+#include "room.h"
 #include "server.h"
 
 #include <errno.h>
@@ -18,7 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-const uint16_t conn_close_codes[16] = { 0, 1000, 1001, 1002, 1003, 1005, 1006, 1007,
+const uint16_t conn_close_codes[CLOSE_CODE_SLOTS] = { 0, 1000, 1001, 1002, 1003, 1005, 1006, 1007,
                                         1008, 1009, 1010, 1011, 1013, 0, 0, 0 };
 
 int conn_close_index(uint16_t code)
@@ -150,13 +153,18 @@ static void maybe_free(struct core *co, struct conn *c)
     io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0));
     if (c->flags & CF_IS_WS) stat_sub(&co->stats.ws_conns, 1);
     stat_sub(&co->stats.conns, 1);
-    atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
+    if (!(c->flags & CF_MOVED)) atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
     conn_release(co, c);
 }
 
 void conn_kill(struct core *co, struct conn *c)
 {
     if (c->state == CONN_DEAD || c->state == CONN_FREE) return;
+    if (c->session) {
+        session_detach(co, c->session);
+        c->session = NULL;
+    }
+    if (c->mv) handover_abort(c);
     if (c->state == CONN_WS && !(c->flags & (CF_CLOSE_SENT | CF_CLOSE_RCVD)))
         stat_add(&co->stats.closes_by_code[conn_close_index(WS_CLOSE_ABNORMAL)], 1);
     c->state = CONN_DEAD;
@@ -333,6 +341,7 @@ static size_t http_step(struct core *co, struct conn *c, uint8_t *buf, size_t le
     enum http_route route = http_route(req.path, &arg);
     if (route == ROUTE_WS || route == ROUTE_ECHO) upgrade(co, c, &req, route);
     else api_handle(co, c, &req, route, arg);
+    if (c->state == CONN_MOVING) return 0;   /* the owning core answers this request */
     return (size_t)r;
 }
 
@@ -341,8 +350,8 @@ static size_t http_step(struct core *co, struct conn *c, uint8_t *buf, size_t le
 static void on_ws_message(struct core *co, struct conn *c, const struct ws_event *ev)
 {
     stat_add(&co->stats.ws_msgs_in, 1);
-    /* /echo and, until rooms exist, /ws: send it back as it came. */
-    conn_send_frame(co, c, ev->opcode, ev->data, ev->len);
+    if (c->route == ROUTE_ECHO) conn_send_frame(co, c, ev->opcode, ev->data, ev->len);
+    else proto_on_message(co, c, ev->data, ev->len, ev->opcode);
 }
 
 static size_t ws_step(struct core *co, struct conn *c, uint8_t *buf, size_t len)
@@ -398,7 +407,7 @@ static void in_drop(struct conn *c)
     c->in_len = c->in_cap = 0;
 }
 
-static void conn_feed(struct core *co, struct conn *c, uint8_t *data, size_t n)
+void conn_feed(struct core *co, struct conn *c, uint8_t *data, size_t n)
 {
     uint8_t *buf = data;
     size_t len = n;
@@ -414,8 +423,13 @@ static void conn_feed(struct core *co, struct conn *c, uint8_t *data, size_t n)
         if (c->state == CONN_HTTP) used = http_step(co, c, buf + off, len - off);
         else if (c->state == CONN_WS) used = ws_step(co, c, buf + off, len - off);
         else used = len - off;          /* closing: input is read and dropped */
-        if (used == 0) break;
         off += used;
+        if (c->state == CONN_MOVING) {   /* the rest is for the core that takes it over */
+            if (!handover_keep(c, buf + off, len - off)) conn_kill(co, c);
+            if (from_in) in_drop(c);
+            return;
+        }
+        if (used == 0) break;
     }
     if (off < len && c->state == CONN_HTTP) {        /* a partial request waits for more */
         if (from_in) {
@@ -467,7 +481,10 @@ void conn_on_recv(struct core *co, struct io_uring_cqe *cqe)
 
     if (c->gen == ud_gen(ud) && c->state != CONN_FREE) {
         if (!more) c->flags &= ~CF_RECV;
-        if (res > 0 && data) {
+        if (res > 0 && data && c->state == CONN_MOVING) {
+            stat_add(&co->stats.bytes_in, (uint64_t)res);
+            if (!handover_keep(c, data, (size_t)res)) conn_kill(co, c);
+        } else if (res > 0 && data) {
             stat_add(&co->stats.bytes_in, (uint64_t)res);
             if (c->state == CONN_WS && (c->list == LIST_PINGED || core_stamp(co) - c->stamp >= 1000))
                 list_push(co, c, LIST_WS);
@@ -475,11 +492,12 @@ void conn_on_recv(struct core *co, struct io_uring_cqe *cqe)
         } else if (res == 0) {
             c->flags |= CF_EOF;
             if (c->state == CONN_CLOSING) { /* flush what is queued, then close */ }
+            else if (c->state == CONN_MOVING) conn_kill(co, c);
             else if (c->state == CONN_HTTP && !outq_empty(&c->q)) begin_close(co, c);
             else conn_kill(co, c);
         } else if (res == -ENOBUFS) {
             stat_add(&co->stats.enobufs, 1);
-            if (!(c->flags & CF_STARVED) && c->state != CONN_DEAD) {
+            if (!(c->flags & CF_STARVED) && c->state != CONN_DEAD && c->state != CONN_MOVING) {
                 if (co->nstarved == co->starved_cap) {
                     uint32_t cap = co->starved_cap ? co->starved_cap * 2 : 256;
                     uint32_t *p = realloc(co->starved, cap * sizeof *p);
@@ -494,6 +512,7 @@ void conn_on_recv(struct core *co, struct io_uring_cqe *cqe)
             conn_kill(co, c);
         }
         if (c->state == CONN_DEAD) maybe_free(co, c);
+        else if (c->state == CONN_MOVING) handover_try(co, c);
         else if (!(c->flags & (CF_RECV | CF_STARVED | CF_EOF))) arm_recv(co, c);
     }
 done:
@@ -522,6 +541,7 @@ void conn_on_send(struct core *co, struct io_uring_cqe *cqe)
     if (c->state == CONN_DEAD) return maybe_free(co, c);
     if (!outq_empty(&c->q)) mark_dirty(co, c);
     else if (c->state == CONN_CLOSING) finish_close(co, c);
+    else if (c->state == CONN_MOVING) handover_try(co, c);
 }
 
 void conn_flush_dirty(struct core *co)
@@ -545,6 +565,7 @@ void conn_rearm_starved(struct core *co)
         struct conn *c = &co->conns[co->starved[k]];
         c->flags &= ~CF_STARVED;
         if (c->state == CONN_DEAD) maybe_free(co, c);
+        else if (c->state == CONN_MOVING) handover_try(co, c);
         else if (!(c->flags & (CF_RECV | CF_EOF))) arm_recv(co, c);
     }
     co->nstarved = 0;
@@ -601,4 +622,64 @@ uint32_t conn_draining_count(const struct core *co)
     for (size_t k = 0; k < 3; k++)
         for (uint32_t i = co->lists[ids[k]].head; i != CONN_NIL; i = co->conns[i].next) n++;
     return n;
+}
+
+/* ---- moving between cores (handover.c) ---- */
+
+bool conn_quiescent(const struct conn *c)
+{
+    return !(c->flags & (CF_RECV | CF_SEND)) && outq_empty(&c->q);
+}
+
+void conn_begin_move(struct core *co, struct conn *c)
+{
+    c->state = CONN_MOVING;
+    list_remove(co, c);
+    if ((c->flags & CF_RECV) && !(c->flags & CF_CANCELLED)) {
+        struct io_uring_sqe *sqe = core_sqe(co);
+        io_uring_prep_cancel64(sqe, ud_conn(UD_RECV, idx_of(co, c), c->gen), 0);
+        io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0));
+    }
+    handover_try(co, c);
+}
+
+void conn_moved_away(struct core *co, struct conn *c)
+{
+    if (c->session) {
+        session_detach(co, c->session);
+        c->session = NULL;
+    }
+    c->flags |= CF_MOVED;
+    c->state = CONN_DEAD;
+    maybe_free(co, c);
+}
+
+struct conn *conn_adopt(struct core *co, uint32_t slot, uint8_t state, uint8_t route)
+{
+    struct conn *c = conn_alloc(co);
+    if (!c) {
+        struct io_uring_sqe *sqe = core_sqe(co);
+        io_uring_prep_close_direct(sqe, slot);
+        io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0));
+        return NULL;
+    }
+    c->slot = slot;
+    c->state = state;
+    c->route = route;
+    stat_add(&co->stats.conns, 1);
+    if (state == CONN_WS) {
+        c->flags |= CF_IS_WS;
+        stat_add(&co->stats.ws_conns, 1);
+        list_push(co, c, LIST_WS);
+    } else {
+        list_push(co, c, LIST_HTTP);
+    }
+    return c;
+}
+
+void conn_adopted(struct core *co, struct conn *c)
+{
+    if (c->state == CONN_MOVING) handover_try(co, c);
+    else if (c->state == CONN_DEAD) maybe_free(co, c);
+    else if (!(c->flags & (CF_RECV | CF_EOF))) arm_recv(co, c);
 }

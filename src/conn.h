@@ -16,12 +16,16 @@
 #include "outq.h"
 #include "ws.h"
 
+struct session;
+struct handover;
+
 #include <stdbool.h>
 #include <stdint.h>
 
 #define CONN_NIL UINT32_MAX
 
-enum conn_state { CONN_FREE, CONN_HTTP, CONN_WS, CONN_CLOSING, CONN_LINGER, CONN_DEAD };
+enum conn_state { CONN_FREE, CONN_HTTP, CONN_WS, CONN_CLOSING, CONN_LINGER, CONN_DEAD,
+                  CONN_MOVING /* being handed to another core (handover.h) */ };
 
 enum conn_flag {
     CF_RECV = 1 << 0,          /* multishot recv armed */
@@ -35,6 +39,7 @@ enum conn_flag {
     CF_REJECT = 1 << 8,        /* accepted over the connection limit: answer 503 and close */
     CF_IS_WS = 1 << 9,         /* upgraded (counted in ws_conns) */
     CF_EOF = 1 << 10,          /* the peer shut down its side */
+    CF_MOVED = 1 << 11,        /* lives on in another core: not a close */
 };
 
 struct conn {
@@ -53,7 +58,8 @@ struct conn {
     struct outq q;
     uint8_t *in;               /* input not yet consumed (a partial HTTP request) */
     uint32_t in_len, in_cap;
-    void *session;             /* room membership, once joined */
+    struct session *session;   /* protocol state on /ws (room.h), created by the first message */
+    struct handover *mv;       /* while CONN_MOVING */
 };
 
 /* Completions, dispatched by the core. */
@@ -88,8 +94,18 @@ void conn_ws_close(struct core *co, struct conn *c, uint16_t code, const char *r
 /* Stops the connection now: no more input or output; resources freed when the kernel is done. */
 void conn_kill(struct core *co, struct conn *c);
 
+/* Input to handle as if just read (parsed in place: data must be writable). */
+void conn_feed(struct core *co, struct conn *c, uint8_t *data, size_t n);
+
+/* Moving to another core (handover.c drives these). */
+void conn_begin_move(struct core *co, struct conn *c);       /* stop reading, finish sending */
+bool conn_quiescent(const struct conn *c);                   /* nothing in flight or queued */
+void conn_moved_away(struct core *co, struct conn *c);       /* source: the target has it */
+struct conn *conn_adopt(struct core *co, uint32_t slot, uint8_t state, uint8_t route); /* target */
+void conn_adopted(struct core *co, struct conn *c);          /* target: input handled, read on */
+
 /* Index into stats.closes_by_code for a close code (0 = other). */
 int conn_close_index(uint16_t code);
-extern const uint16_t conn_close_codes[16];
+extern const uint16_t conn_close_codes[CLOSE_CODE_SLOTS];
 
 #endif

@@ -11,7 +11,10 @@
 #include "core.h"
 
 #include "conn.h"
+#include "handover.h"
 #include "log.h"
+#include "proto.h"
+#include "room.h"
 #include "server.h"
 
 #include <errno.h>
@@ -29,6 +32,7 @@
 #define IOV_ARENA 8192
 #define MSG_ARENA 1024
 #define TICK_MS 50
+#define MAX_JSON_TOKENS 65536 /* per message; more is answered with too-large */
 
 uint64_t clock_ms(void)
 {
@@ -37,11 +41,18 @@ uint64_t clock_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint64_t clock_ns(void)
+uint64_t clock_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t clock_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 struct io_uring_sqe *core_sqe(struct core *co)
@@ -156,6 +167,10 @@ static int core_setup(struct core *co)
     co->http_lim = (struct http_limits){ .max_header_bytes = co->cfg->max_header_bytes,
                                          .max_body_bytes = co->cfg->max_body_bytes };
     co->start_ms = co->now_ms = clock_ms();
+    co->max_toks = MAX_JSON_TOKENS;
+    co->toks = calloc((size_t)co->max_toks, sizeof *co->toks);
+    jw_init(&co->out, 4096);
+    if (!co->toks || co->out.oom || rooms_init(co) || proto_init(co)) return -ENOMEM;
     return 0;
 }
 
@@ -168,12 +183,18 @@ static void core_teardown(struct core *co)
         for (uint32_t i = 0; i < co->conn_cap; i++) {
             struct conn *c = &co->conns[i];
             if (c->state == CONN_FREE) continue;
+            if (c->session && co->rooms) session_detach(co, c->session);
+            if (c->mv) handover_abort(c);
             outq_free(&co->pool, &c->q);
             ws_reader_reset(&c->rd);
             free(c->in);
         }
         munmap(co->conns, (size_t)co->conn_cap * sizeof(struct conn));
     }
+    rooms_free(co);
+    proto_free(co);
+    jw_free(&co->out);
+    free(co->toks);
     opool_destroy(&co->pool);
     free(co->iov_arena);
     free(co->msg_arena);
@@ -215,8 +236,8 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
         on_tick(co);
         if (!(cqe->flags & IORING_CQE_F_MORE)) arm_timer(co);
         break;
-    case UD_MAIL:
-    case UD_MAIL_SENT:
+    case UD_HANDOVER_IN: handover_on_in(co, cqe); break;
+    case UD_HANDOVER_SENT: handover_on_sent(co, cqe); break;
     case UD_IGNORE:
         break;
     }
@@ -237,11 +258,19 @@ static void core_loop(struct core *co)
 {
     uint64_t busy_from = clock_ns();
     while (!co->stop) {
+        uint32_t due_ms = rooms_end_of_turn(co);
         conn_flush_dirty(co);
         conn_rearm_starved(co);
         uint64_t wait_from = clock_ns();
         stat_add(&co->stats.busy_ns, wait_from - busy_from);
-        int r = io_uring_submit_and_wait(&co->ring, 1);
+        int r;
+        if (due_ms == UINT32_MAX) {
+            r = io_uring_submit_and_wait(&co->ring, 1);
+        } else {                             /* a coalesced cursor is due: wake up for it */
+            struct __kernel_timespec ts = { .tv_sec = due_ms / 1000, .tv_nsec = (long)(due_ms % 1000) * 1000000L };
+            struct io_uring_cqe *first;
+            r = io_uring_submit_and_wait_timeout(&co->ring, &first, 1, &ts, NULL);
+        }
         busy_from = clock_ns();
         co->iov_used = co->msg_used = 0;
         if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY) {

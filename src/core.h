@@ -12,7 +12,9 @@
 
 #include "config.h"
 #include "http.h"
+#include "json.h"
 #include "outq.h"
+#include "stats.h"
 #include "ws.h"
 
 #include <liburing.h>
@@ -33,8 +35,8 @@ enum ud_kind {
     UD_RECV,
     UD_SEND,
     UD_TIMER,
-    UD_MAIL,             /* a message from another core: payload is a pointer */
-    UD_MAIL_SENT,        /* our MSG_RING completed: payload is a pointer */
+    UD_HANDOVER_IN,      /* another core passed us a connection: payload is a struct handover * */
+    UD_HANDOVER_SENT,    /* our MSG_RING passing a connection completed: payload is the conn */
 };
 
 static inline uint64_t ud_make(enum ud_kind kind, uint64_t payload)
@@ -49,34 +51,6 @@ static inline enum ud_kind ud_kind_of(uint64_t ud) { return (enum ud_kind)(ud >>
 static inline uint32_t ud_idx(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xFFFFFF; }
 static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)ud; }
 static inline void *ud_ptr(uint64_t ud) { return (void *)(uintptr_t)(ud & 0x00FFFFFFFFFFFFFFull); }
-
-/* Statistics of one core: written by that core only (plain load + store, no lock prefix),
- * read by /health and /metrics on any core. */
-typedef _Atomic uint64_t stat_t;
-static inline void stat_add(stat_t *s, uint64_t n)
-{
-    atomic_store_explicit(s, atomic_load_explicit(s, memory_order_relaxed) + n, memory_order_relaxed);
-}
-static inline void stat_sub(stat_t *s, uint64_t n)
-{
-    atomic_store_explicit(s, atomic_load_explicit(s, memory_order_relaxed) - n, memory_order_relaxed);
-}
-static inline uint64_t stat_get(const stat_t *s) { return atomic_load_explicit(s, memory_order_relaxed); }
-
-struct core_stats {
-    stat_t conns;             /* open connections (gauge) */
-    stat_t ws_conns;          /* of which WebSocket (gauge) */
-    stat_t accepted;
-    stat_t rejected;          /* over --max-conns */
-    stat_t http_requests;
-    stat_t ws_msgs_in, ws_msgs_out;
-    stat_t bytes_in, bytes_out;
-    stat_t backlog_drops;     /* slow readers closed */
-    stat_t enobufs;           /* recv re-armed after the buffer ring ran dry */
-    stat_t loop_turns;
-    stat_t busy_ns;           /* time not spent waiting in io_uring_enter */
-    stat_t closes_by_code[16];/* index: see conn_close_index() */
-};
 
 enum conn_list_id { LIST_NONE, LIST_HTTP, LIST_WS, LIST_PINGED, LIST_CLOSING, LIST_COUNT };
 
@@ -119,6 +93,13 @@ struct core {
     struct ws_limits ws_lim;
     struct http_limits http_lim;
 
+    /* rooms owned by this core, and scratch space for the protocol (room.h, proto.h) */
+    struct rooms *rooms;
+    struct proto_ctx *proto;
+    struct jw out;                   /* JSON being encoded */
+    jsmntok_t *toks;                 /* JSON tokens of the message being handled */
+    int max_toks;
+
     /* lifecycle */
     bool draining;
     bool stop;
@@ -140,7 +121,11 @@ struct msghdr *core_msghdr(struct core *co);
 /* The thread body: sets up the ring, waits for its siblings, runs until stopped. */
 void *core_main(void *arg);
 
-/* Wall-clock-independent milliseconds (CLOCK_MONOTONIC). */
+/* Wall-clock-independent time (CLOCK_MONOTONIC). */
 uint64_t clock_ms(void);
+uint64_t clock_ns(void);
+
+/* Milliseconds since the Unix epoch (for timestamps clients see). */
+uint64_t clock_unix_ms(void);
 
 #endif

@@ -28,6 +28,7 @@ struct server {
     uint32_t max_conns;           /* effective limit */
     pthread_barrier_t ready;
     _Atomic uint32_t conns;
+    _Atomic uint32_t rooms;       /* rooms in memory, for --max-rooms (touched on create/free only) */
     _Atomic bool draining;
     _Atomic bool stop_now;        /* drain deadline passed: cores stop at their next tick */
     _Atomic uint32_t cores_done;

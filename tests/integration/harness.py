@@ -99,8 +99,10 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=20, expect_code=0):
-        """Stops the server; returns its exit code. Fails on a sanitizer report or a bad code."""
+    def stop(self, sig=None, timeout=20, expect_code=0):
+        """Stops the server (SIGTERM unless told); returns its exit code. Fails on a sanitizer
+        report or a bad code."""
+        sig = signal.SIGTERM if sig is None else sig
         if self.proc is None:
             return None
         if self.proc.poll() is None:

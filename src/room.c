@@ -1,0 +1,607 @@
+/* room.c: rooms, membership, chat, presence, cursors, elements and the OT document of each
+ * room, on its owning core (see room.h).
+ *
+ * Broadcasts are encoded once into a shared buffer holding the whole WebSocket frame and
+ * queued on every member's connection by reference, so fan-out costs one JSON encoding and
+ * one small queue entry per receiver.
+ */
+#include "room.h"
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ELEMENT_ID_MAX 256
+
+struct element {
+    char *id;                 /* NULL: empty slot */
+    size_t id_len;
+    int64_t version, nonce;
+    char *json;               /* the element object as last accepted */
+    size_t json_len;
+};
+
+struct room {
+    struct room *hnext;
+    uint64_t hash;
+    char name[ROOM_NAME_MAX + 1];
+    size_t name_len;
+    struct session **members;
+    uint32_t nmembers, cap;
+    doc *doc;
+    uint64_t chat_seq;
+    struct element *elements;  /* open addressing, linear probing; never deleted (LWW keeps tombstones) */
+    uint32_t nelements, elements_cap;
+};
+
+struct rooms {
+    struct room **buckets;
+    uint32_t nbuckets, count;
+    uint64_t next_participant;
+    struct session *dead;      /* detached, to leave at turn end */
+    struct session *cursors;   /* with a pending cursor */
+};
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+uint32_t room_owner(const char *name, size_t len, uint32_t ncores)
+{
+    return (uint32_t)(fnv1a(name, len) % (ncores ? ncores : 1));
+}
+
+bool room_name_valid(const char *name, size_t len)
+{
+    if (len < 1 || len > ROOM_NAME_MAX) return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '_' || ch == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+int rooms_init(struct core *co)
+{
+    struct rooms *r = calloc(1, sizeof *r);
+    if (!r) return -1;
+    r->nbuckets = 1024;
+    r->buckets = calloc(r->nbuckets, sizeof *r->buckets);
+    if (!r->buckets) {
+        free(r);
+        return -1;
+    }
+    co->rooms = r;
+    return 0;
+}
+
+static void room_free(struct room *rm)
+{
+    for (uint32_t i = 0; i < rm->elements_cap; i++) {
+        free(rm->elements[i].id);
+        free(rm->elements[i].json);
+    }
+    free(rm->elements);
+    free(rm->members);
+    doc_free(rm->doc);
+    free(rm);
+}
+
+static void session_free(struct session *s)
+{
+    free(s->participant);
+    free(s->cursor);
+    free(s);
+}
+
+void rooms_free(struct core *co)
+{
+    struct rooms *r = co->rooms;
+    if (!r) return;
+    /* Every session is on the dead list by now (the core detached the live ones). */
+    while (r->dead) {
+        struct session *s = r->dead;
+        r->dead = s->dead_next;
+        session_free(s);
+    }
+    for (uint32_t b = 0; b < r->nbuckets; b++) {
+        struct room *rm = r->buckets[b];
+        while (rm) {
+            struct room *next = rm->hnext;
+            room_free(rm);
+            rm = next;
+        }
+    }
+    free(r->buckets);
+    free(r);
+    co->rooms = NULL;
+}
+
+/* ---- lookup ---- */
+
+static struct room **slot_of(struct rooms *r, uint64_t h, const char *name, size_t len)
+{
+    struct room **p = &r->buckets[(h >> 32) & (r->nbuckets - 1)];
+    while (*p && !((*p)->hash == h && (*p)->name_len == len && !memcmp((*p)->name, name, len))) p = &(*p)->hnext;
+    return p;
+}
+
+static struct room *room_find(struct core *co, const char *name, size_t len)
+{
+    return *slot_of(co->rooms, fnv1a(name, len), name, len);
+}
+
+static void rooms_grow(struct rooms *r)
+{
+    uint32_t n = r->nbuckets * 2;
+    struct room **b = calloc(n, sizeof *b);
+    if (!b) return;                      /* longer chains, still correct */
+    for (uint32_t i = 0; i < r->nbuckets; i++) {
+        struct room *rm = r->buckets[i];
+        while (rm) {
+            struct room *next = rm->hnext;
+            struct room **dst = &b[(rm->hash >> 32) & (n - 1)];
+            rm->hnext = *dst;
+            *dst = rm;
+            rm = next;
+        }
+    }
+    free(r->buckets);
+    r->buckets = b;
+    r->nbuckets = n;
+}
+
+static int room_create(struct core *co, const char *name, size_t len, struct room **out)
+{
+    struct server *srv = co->srv;
+    if (atomic_fetch_add_explicit(&srv->rooms, 1, memory_order_relaxed) >= co->cfg->max_rooms) {
+        atomic_fetch_sub_explicit(&srv->rooms, 1, memory_order_relaxed);
+        return ERR_TOO_MANY_ROOMS;
+    }
+    struct room *rm = calloc(1, sizeof *rm);
+    if (rm) rm->doc = doc_new("", 0, 0, co->cfg->ot_window, co->cfg->max_doc_bytes);
+    if (!rm || !rm->doc) {
+        free(rm);
+        atomic_fetch_sub_explicit(&srv->rooms, 1, memory_order_relaxed);
+        return ERR_INTERNAL;
+    }
+    memcpy(rm->name, name, len);
+    rm->name_len = len;
+    rm->hash = fnv1a(name, len);
+    struct rooms *r = co->rooms;
+    struct room **slot = slot_of(r, rm->hash, name, len);
+    *slot = rm;
+    if (++r->count > r->nbuckets) rooms_grow(r);
+    stat_add(&co->stats.rooms, 1);
+    *out = rm;
+    return -1;
+}
+
+static void room_destroy(struct core *co, struct room *rm)
+{
+    struct rooms *r = co->rooms;
+    struct room **slot = slot_of(r, rm->hash, rm->name, rm->name_len);
+    *slot = rm->hnext;
+    r->count--;
+    stat_sub(&co->stats.rooms, 1);
+    atomic_fetch_sub_explicit(&co->srv->rooms, 1, memory_order_relaxed);
+    room_free(rm);
+}
+
+/* ---- output ---- */
+
+/* co->out as one WebSocket text frame in a shared buffer (refs = 1), or NULL on ENOMEM. */
+static struct obuf *frame_of_out(struct core *co)
+{
+    if (co->out.oom) return NULL;
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t hl = ws_frame_header(hdr, WS_OP_TEXT, true, co->out.len, NULL);
+    struct obuf *b = obuf_new(&co->pool, hl + co->out.len);
+    if (!b) return NULL;
+    memcpy(b->data, hdr, hl);
+    memcpy(b->data + hl, co->out.buf, co->out.len);
+    b->len = (uint32_t)(hl + co->out.len);
+    return b;
+}
+
+/* Sends co->out to every live member except `except`. */
+static void broadcast_out(struct core *co, struct room *rm, const struct session *except, enum msg_type type)
+{
+    if (rm->nmembers == 0 || (rm->nmembers == 1 && rm->members[0] == except)) return;
+    uint64_t t0 = clock_ns();
+    struct obuf *f = frame_of_out(co);
+    if (!f) {
+        log_warn("out of memory encoding a %s broadcast", msg_type_names[type]);
+        return;
+    }
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < rm->nmembers; i++) {
+        struct session *m = rm->members[i];
+        if (m == except || !m->conn) continue;
+        if (conn_send_shared(co, m->conn, f)) n++;
+    }
+    obuf_unref(&co->pool, f);
+    stat_add(&co->stats.msgs_out[type], n);
+    stat_add(&co->stats.broadcast_deliveries, n);
+    hist_observe(&co->stats.broadcast, clock_ns() - t0);
+}
+
+static void send_out(struct core *co, struct session *s, enum msg_type type)
+{
+    if (!s->conn || co->out.oom) return;
+    if (conn_send_frame(co, s->conn, WS_OP_TEXT, co->out.buf, co->out.len)) stat_add(&co->stats.msgs_out[type], 1);
+}
+
+/* ---- sessions ---- */
+
+struct session *session_new(struct core *co)
+{
+    struct session *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    snprintf(s->id, sizeof s->id, "%x-%llx", (unsigned)co->id, (unsigned long long)++co->rooms->next_participant);
+    s->tokens_milli = (uint64_t)co->cfg->rate_limit * 1000;
+    s->tokens_ms = co->now_ms;
+    return s;
+}
+
+static void cursor_unlink(struct core *co, struct session *s)
+{
+    if (!s->cursor_pending) return;
+    struct session **p = &co->rooms->cursors;
+    while (*p && *p != s) p = &(*p)->cursor_next;
+    if (*p) *p = s->cursor_next;
+    s->cursor_pending = false;
+    s->cursor_next = NULL;
+}
+
+void session_detach(struct core *co, struct session *s)
+{
+    if (s->dead) return;
+    s->conn = NULL;
+    s->dead = true;
+    cursor_unlink(co, s);
+    s->dead_next = co->rooms->dead;
+    co->rooms->dead = s;
+}
+
+/* ---- membership ---- */
+
+static void write_participant(struct core *co, struct session *s, const struct user_info *u, bool *ok)
+{
+    jw w;
+    jw_init(&w, 128);
+    jw_lit(&w, "{\"id\":");
+    jw_str(&w, s->id, strlen(s->id));
+    jw_lit(&w, ",\"user\":");
+    jw_str(&w, u->id, u->id_len);
+    jw_lit(&w, ",\"name\":");
+    jw_str(&w, u->name, u->name_len);
+    jw_lit(&w, ",\"color\":");
+    jw_str(&w, u->color, u->color_len);
+    jw_char(&w, '}');
+    (void)co;
+    if (w.oom) {
+        jw_free(&w);
+        *ok = false;
+        return;
+    }
+    free(s->participant);
+    s->participant = w.buf;              /* the writer's buffer becomes the session's copy */
+    s->participant_len = w.len;
+    *ok = true;
+}
+
+static void write_presence(struct core *co, const struct session *s, const char *event)
+{
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"presence\",\"event\":\"");
+    jw_lit(w, event);
+    jw_lit(w, "\",\"participant\":");
+    jw_raw(w, s->participant, s->participant_len);
+    jw_char(w, '}');
+}
+
+static void write_joined(struct core *co, const struct room *rm, const struct session *s)
+{
+    jw *w = &co->out;
+    const ot_text *t = doc_text(rm->doc);
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"joined\",\"room\":");
+    jw_str(w, rm->name, rm->name_len);
+    jw_lit(w, ",\"self\":");
+    jw_str(w, s->id, strlen(s->id));
+    jw_lit(w, ",\"rev\":");
+    jw_uint(w, doc_rev(rm->doc));
+    jw_lit(w, ",\"doc\":");
+    jw_str(w, t->utf8 ? t->utf8 : "", t->bytes);
+    jw_lit(w, ",\"participants\":[");
+    for (uint32_t i = 0; i < rm->nmembers; i++) {
+        if (i) jw_char(w, ',');
+        jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
+    }
+    jw_lit(w, "],\"elements\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < rm->elements_cap; i++) {
+        const struct element *e = &rm->elements[i];
+        if (!e->id) continue;
+        if (!first) jw_char(w, ',');
+        first = false;
+        jw_raw(w, e->json, e->json_len);
+    }
+    jw_lit(w, "]}");
+}
+
+int room_join(struct core *co, struct session *s, const char *name, size_t len, const struct user_info *u)
+{
+    if (!room_name_valid(name, len)) return ERR_BAD_ROOM;
+    struct room *rm = room_find(co, name, len);
+    bool ok;
+    if (rm && s->room == rm) {           /* re-join (after rev-too-old, say): a fresh `joined` */
+        write_participant(co, s, u, &ok);
+        if (!ok) return ERR_INTERNAL;
+        write_joined(co, rm, s);
+        send_out(co, s, MSG_JOINED);
+        return -1;
+    }
+    if (s->room) room_leave(co, s);      /* another room: rm is unaffected */
+    if (rm && rm->nmembers >= co->cfg->max_room_members) return ERR_ROOM_FULL;
+    write_participant(co, s, u, &ok);
+    if (!ok) return ERR_INTERNAL;
+    if (!rm) {
+        int e = room_create(co, name, len, &rm);
+        if (e >= 0) return e;
+    }
+    if (rm->nmembers == rm->cap) {
+        uint32_t cap = rm->cap ? rm->cap * 2 : 8;
+        struct session **m = realloc(rm->members, cap * sizeof *m);
+        if (!m) {
+            if (rm->nmembers == 0) room_destroy(co, rm);
+            return ERR_INTERNAL;
+        }
+        rm->members = m;
+        rm->cap = cap;
+    }
+    s->room = rm;
+    s->member_idx = rm->nmembers;
+    rm->members[rm->nmembers++] = s;
+    write_joined(co, rm, s);
+    send_out(co, s, MSG_JOINED);
+    write_presence(co, s, "joined");
+    broadcast_out(co, rm, s, MSG_PRESENCE);
+    return -1;
+}
+
+void room_leave(struct core *co, struct session *s)
+{
+    struct room *rm = s->room;
+    if (!rm) return;
+    cursor_unlink(co, s);
+    uint32_t i = s->member_idx;
+    rm->members[i] = rm->members[--rm->nmembers];
+    rm->members[i]->member_idx = i;
+    s->room = NULL;
+    if (rm->nmembers == 0) {
+        room_destroy(co, rm);           /* documents are in memory only until persistence lands */
+        return;
+    }
+    write_presence(co, s, "left");
+    broadcast_out(co, rm, s, MSG_PRESENCE);
+}
+
+/* ---- traffic ---- */
+
+int room_chat(struct core *co, struct session *s, const char *text, size_t len, const char *id, size_t id_len,
+              bool has_id)
+{
+    struct room *rm = s->room;
+    if (!rm) return ERR_NOT_JOINED;
+    if (len > co->cfg->max_chat_bytes) return ERR_TOO_LARGE;
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"chat\",\"from\":");
+    jw_str(w, s->id, strlen(s->id));
+    jw_lit(w, ",\"text\":");
+    jw_str(w, text, len);
+    jw_lit(w, ",\"ts\":");
+    jw_uint(w, clock_unix_ms());
+    jw_lit(w, ",\"seq\":");
+    jw_uint(w, ++rm->chat_seq);
+    if (has_id) {
+        jw_lit(w, ",\"id\":");
+        jw_str(w, id, id_len);
+    }
+    jw_char(w, '}');
+    broadcast_out(co, rm, NULL, MSG_CHAT);
+    return -1;
+}
+
+static void cursor_send(struct core *co, struct session *s)
+{
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_raw(w, s->cursor, s->cursor_len);
+    broadcast_out(co, s->room, s, MSG_CURSOR);
+    s->cursor_sent_ms = co->now_ms;
+}
+
+int room_cursor(struct core *co, struct session *s, const char *msg, size_t len)
+{
+    if (!s->room) return ERR_NOT_JOINED;
+    if (len > s->cursor_cap) {
+        char *p = realloc(s->cursor, len);
+        if (!p) return ERR_INTERNAL;
+        s->cursor = p;
+        s->cursor_cap = len;
+    }
+    memcpy(s->cursor, msg, len);
+    s->cursor_len = len;
+    if (!s->cursor_pending) {
+        s->cursor_pending = true;
+        s->cursor_next = co->rooms->cursors;
+        co->rooms->cursors = s;
+    }
+    return -1;
+}
+
+static uint32_t element_slot(const struct room *rm, const char *id, size_t len)
+{
+    uint32_t mask = rm->elements_cap - 1, i = (uint32_t)fnv1a(id, len) & mask;
+    while (rm->elements[i].id && !(rm->elements[i].id_len == len && !memcmp(rm->elements[i].id, id, len)))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static bool elements_grow(struct room *rm)
+{
+    uint32_t cap = rm->elements_cap ? rm->elements_cap * 2 : 16;
+    struct element *old = rm->elements;
+    uint32_t old_cap = rm->elements_cap;
+    rm->elements = calloc(cap, sizeof *rm->elements);
+    if (!rm->elements) {
+        rm->elements = old;
+        return false;
+    }
+    rm->elements_cap = cap;
+    for (uint32_t i = 0; i < old_cap; i++)
+        if (old[i].id) rm->elements[element_slot(rm, old[i].id, old[i].id_len)] = old[i];
+    free(old);
+    return true;
+}
+
+int room_element(struct core *co, struct session *s, const char *id, size_t id_len, int64_t version,
+                 int64_t nonce, const char *json, size_t len)
+{
+    struct room *rm = s->room;
+    if (!rm) return ERR_NOT_JOINED;
+    if (id_len == 0 || id_len > ELEMENT_ID_MAX || len > co->cfg->max_element_bytes) return ERR_TOO_LARGE;
+    if ((rm->nelements + 1) * 2 > rm->elements_cap && !elements_grow(rm)) return ERR_INTERNAL;
+    struct element *e = &rm->elements[element_slot(rm, id, id_len)];
+    if (e->id) {
+        /* last writer wins: higher version; on a tie the lower versionNonce */
+        if (version < e->version || (version == e->version && nonce >= e->nonce)) return -1;
+    } else if (rm->nelements >= co->cfg->max_room_elements) {
+        return ERR_TOO_MANY_ELEMENTS;
+    }
+    char *copy = malloc(len);
+    if (!copy) return ERR_INTERNAL;
+    if (!e->id) {
+        e->id = malloc(id_len);
+        if (!e->id) {
+            free(copy);
+            return ERR_INTERNAL;
+        }
+        memcpy(e->id, id, id_len);
+        e->id_len = id_len;
+        rm->nelements++;
+    }
+    memcpy(copy, json, len);
+    free(e->json);
+    e->json = copy;
+    e->json_len = len;
+    e->version = version;
+    e->nonce = nonce;
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"element\",\"element\":");
+    jw_raw(w, json, len);
+    jw_lit(w, ",\"from\":");
+    jw_str(w, s->id, strlen(s->id));
+    jw_char(w, '}');
+    broadcast_out(co, rm, s, MSG_ELEMENT);
+    return -1;
+}
+
+int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uint64_t *rev)
+{
+    struct room *rm = s->room;
+    if (!rm) return ERR_NOT_JOINED;
+    switch (doc_receive(rm->doc, base_rev, op)) {
+    case DOC_OK: break;
+    case DOC_EBADOP: return ERR_BAD_OP;
+    case DOC_EREV_FUTURE: return ERR_REV_FUTURE;
+    case DOC_EREV_TOO_OLD: return ERR_REV_TOO_OLD;
+    case DOC_ETOOBIG: return ERR_TOO_LARGE;
+    default: return ERR_INTERNAL;
+    }
+    *rev = doc_rev(rm->doc);
+    stat_add(&co->stats.ot_ops, 1);
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"ack\",\"rev\":");
+    jw_uint(w, *rev);
+    jw_char(w, '}');
+    send_out(co, s, MSG_ACK);
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"op\",\"rev\":");
+    jw_uint(w, *rev);
+    jw_lit(w, ",\"op\":");
+    ot_op_to_json(op, w);
+    jw_lit(w, ",\"from\":");
+    jw_str(w, s->id, strlen(s->id));
+    jw_char(w, '}');
+    broadcast_out(co, rm, s, MSG_OP);
+    return -1;
+}
+
+/* ---- turn end ---- */
+
+uint32_t rooms_end_of_turn(struct core *co)
+{
+    struct rooms *r = co->rooms;
+    while (r->dead) {
+        struct session *s = r->dead;
+        r->dead = s->dead_next;
+        room_leave(co, s);
+        session_free(s);
+    }
+    uint32_t next_due = UINT32_MAX, interval = co->cfg->cursor_interval_ms;
+    struct session **p = &r->cursors;
+    while (*p) {
+        struct session *s = *p;
+        uint64_t due = s->cursor_sent_ms + interval;
+        if (co->now_ms >= due || s->cursor_sent_ms == 0) {
+            *p = s->cursor_next;
+            s->cursor_pending = false;
+            s->cursor_next = NULL;
+            cursor_send(co, s);
+        } else {
+            if (due - co->now_ms < next_due) next_due = (uint32_t)(due - co->now_ms);
+            p = &s->cursor_next;
+        }
+    }
+    return next_due;
+}
+
+bool room_describe(struct core *co, const char *name, size_t len)
+{
+    struct room *rm = room_find(co, name, len);
+    if (!rm) return false;
+    const ot_text *t = doc_text(rm->doc);
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"room\":");
+    jw_str(w, rm->name, rm->name_len);
+    jw_lit(w, ",\"rev\":");
+    jw_uint(w, doc_rev(rm->doc));
+    jw_lit(w, ",\"doc\":");
+    jw_str(w, t->utf8 ? t->utf8 : "", t->bytes);
+    jw_lit(w, ",\"participants\":[");
+    for (uint32_t i = 0; i < rm->nmembers; i++) {
+        if (i) jw_char(w, ',');
+        jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
+    }
+    jw_lit(w, "]}\n");
+    return true;
+}

@@ -1,0 +1,97 @@
+/* room.h: rooms and their participants, owned by one core.
+ *
+ * A room is created on its first join and freed when its last participant leaves. It lives
+ * on the core that owns its name (room_owner), so everything in it (membership, chat order,
+ * presence, the OT document, elements) is touched by one thread only: no locks. A
+ * connection that wants a room owned by another core is handed over to that core first
+ * (handover.h); room functions therefore always run on the owner.
+ *
+ * A session is a /ws connection's protocol state: who it is and which room it is in. When
+ * the connection dies the session is detached at once (no more output to it) and leaves its
+ * room at the end of the loop turn, so a broadcast never sees its member list change under
+ * it.
+ */
+#ifndef RINGROOM_ROOM_H
+#define RINGROOM_ROOM_H
+
+#include "doc.h"
+#include "wire.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct core;
+struct conn;
+struct room;
+
+#define ROOM_NAME_MAX 128
+#define PARTICIPANT_ID_MAX 24
+
+struct session {
+    struct conn *conn;            /* NULL once the connection is gone */
+    struct room *room;            /* NULL until joined */
+    uint32_t member_idx;          /* position in room->members */
+    char id[PARTICIPANT_ID_MAX];  /* participant id, unique in the process */
+    char *participant;            /* its JSON object {"id","user","name","color"} */
+    size_t participant_len;
+    /* --rate-limit: token bucket, in thousandths of a message */
+    uint64_t tokens_milli;
+    uint64_t tokens_ms;
+    /* --cursor-interval: latest cursor message not yet sent, and when the last one went */
+    char *cursor;
+    size_t cursor_len, cursor_cap;
+    uint64_t cursor_sent_ms;
+    bool cursor_pending;
+    struct session *cursor_next;  /* the core's list of sessions with a pending cursor */
+    struct session *dead_next;    /* the core's list of detached sessions */
+    bool dead;
+};
+
+/* The core's index of rooms. */
+struct rooms;
+
+int rooms_init(struct core *co);
+void rooms_free(struct core *co);
+
+/* The core that owns a room name. Stable for a given number of cores. */
+uint32_t room_owner(const char *name, size_t len, uint32_t ncores);
+bool room_name_valid(const char *name, size_t len);
+
+/* A fresh session for a /ws connection (NULL on ENOMEM). */
+struct session *session_new(struct core *co);
+/* The connection is gone: stop sending to the session; it leaves its room at turn end. */
+void session_detach(struct core *co, struct session *s);
+
+/* Who a participant says they are (UTF-8, unescaped; any of them may be empty). */
+struct user_info {
+    const char *id, *name, *color;
+    size_t id_len, name_len, color_len;
+};
+
+/* Joins (leaving any previous room). On failure returns the error code; otherwise sends
+ * `joined` to the session and `presence` to the others and returns -1. The wire format of
+ * room messages is written here, next to the state it shows; proto.c parses what comes in. */
+int room_join(struct core *co, struct session *s, const char *name, size_t name_len, const struct user_info *u);
+void room_leave(struct core *co, struct session *s);
+
+/* Room traffic. Each returns -1 on success or an error code for the sender. */
+int room_chat(struct core *co, struct session *s, const char *text, size_t len, const char *id, size_t id_len,
+              bool has_id);
+/* `msg` is the complete outgoing cursor message (proto.c encodes it): kept as the latest,
+ * sent to the others once --cursor-interval has passed since the last one. */
+int room_cursor(struct core *co, struct session *s, const char *msg, size_t len);
+int room_element(struct core *co, struct session *s, const char *id, size_t id_len, int64_t version,
+                 int64_t nonce, const char *element_json, size_t len);
+/* `op` is parsed; on success it holds the op as applied and the new revision is returned in *rev. */
+int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uint64_t *rev);
+
+/* Once per loop turn: detached sessions leave their rooms, due cursors are sent. Returns
+ * the milliseconds until the next pending cursor is due (UINT32_MAX if none). */
+uint32_t rooms_end_of_turn(struct core *co);
+
+/* GET /rooms/<name> on the owner: writes {"room","rev","doc","participants"} to co->out.
+ * False if the room is not in memory. */
+bool room_describe(struct core *co, const char *name, size_t len);
+
+#endif
