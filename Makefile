@@ -62,10 +62,10 @@ $(OUT)/tests/%: $(OUT)/obj/tests/helpers/%.o $(OBJ)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 
 # libFuzzer targets: clang only, ASan + UBSan, linked against the sources they exercise.
-FUZZ_FLAGS := $(CFLAGS_BASE) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := $(filter-out -MMD -MP,$(CFLAGS_BASE)) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 build/fuzz/%: tests/fuzz/%.c $(SRC)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) $(MONGO_CFLAGS) $^ -o $@ $(LIBS)
+	clang $(FUZZ_FLAGS) $(MONGO_CFLAGS) $(filter %.c,$^) -o $@ $(LIBS)
 fuzz: $(FUZZ_BIN)
 
 clean:

@@ -212,8 +212,6 @@ int json_next(const json_doc *d, int i)
     return j;
 }
 
-bool json_str_eq(const json_doc *d, int i, const char *lit);
-
 int json_obj_get(const json_doc *d, int obj, const char *key)
 {
     if (!json_is_object(d, obj)) return -1;

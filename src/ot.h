@@ -13,8 +13,11 @@
  *
  * Stricter than ot.js (documents stay valid Unicode, lengths stay exact):
  * - ot_op_from_json accepts only an array of non-zero integers (|n| <= 2^53; a number
- *   written 3.0 or 3e0 is the integer 3, as in JavaScript) and non-empty strings without
- *   lone surrogates (checked to be valid UTF-8 too); ot.js also takes floats, "" and non-arrays (the vectors' `odd` cases).
+ *   written 3.0 or 3e0 is the integer 3, as in JavaScript) and non-empty, valid UTF-8
+ *   strings without lone surrogates; ot.js also takes floats, "" and non-arrays (the
+ *   vectors' `odd` cases), and lone surrogates.
+ * - a count, or an op's base or target length, above 2^53 is OT_EBADOP (no document is
+ *   that long; JavaScript would lose precision).
  * - any op boundary (retain/delete in apply, a split of an insert in compose) that falls
  *   between the two halves of a surrogate pair is OT_EBADOP; ot.js would produce a lone
  *   surrogate.

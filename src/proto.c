@@ -181,6 +181,7 @@ static const char *room_error_text(int e)
     case ERR_REV_TOO_OLD: return "revision older than the server's history window; re-join";
     case ERR_REV_FUTURE: return "revision not reached yet";
     case ERR_TOO_MANY_ELEMENTS: return "too many elements in the room (--max-room-elements)";
+    case ERR_STORE_UNAVAILABLE: return "the op log cannot write (disk full?): op not applied, retry later";
     default: return "internal error";
     }
 }
@@ -263,7 +264,7 @@ static void on_op(struct core *co, struct conn *c, struct session *s, const json
     ot_op_clear(op);
     if (ot < 0) return proto_send_error(co, c, ERR_BAD_MESSAGE, "op needs an op (ot.js TextOperation JSON)", MSG_OP);
     if (ot_op_from_json(op, d, ot) != OT_OK)
-        return proto_send_error(co, c, ERR_BAD_OP, "op must be an ot.js TextOperation", MSG_OP);
+        return proto_send_error(co, c, ERR_BAD_OP, "op is not a valid ot.js TextOperation (integers and non-empty strings without lone surrogates)", MSG_OP);
     uint64_t new_rev;
     int e = room_op(co, s, rev, op, &new_rev);
     if (e >= 0) return proto_send_error(co, c, (enum err_code)e, room_error_text(e), MSG_OP);
