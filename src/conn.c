@@ -202,10 +202,12 @@ static void begin_close(struct core *co, struct conn *c)
 
 /* ---- output ---- */
 
-/* After queueing: enforce --max-backlog. */
-static bool check_backlog(struct core *co, struct conn *c)
+/* After queueing: enforce --max-backlog on what was queued before (`before` bytes), so a
+ * single message bigger than the backlog (up to --max-message) still goes to a reader that
+ * keeps up, while a reader that does not is closed at its next message. */
+static bool check_backlog(struct core *co, struct conn *c, uint64_t before)
 {
-    if (c->q.bytes <= co->cfg->max_backlog) return true;
+    if (before <= co->cfg->max_backlog) return true;
     stat_add(&co->stats.backlog_drops, 1);
     outq_drop_unsent(&co->pool, &c->q);
     if (c->state == CONN_WS) conn_ws_close(co, c, WS_CLOSE_POLICY, "slow consumer: output backlog over limit");
@@ -236,13 +238,15 @@ static bool queue_frame(struct core *co, struct conn *c, uint8_t opcode, const v
 bool conn_send_frame(struct core *co, struct conn *c, uint8_t opcode, const void *payload, size_t len)
 {
     if (c->state != CONN_WS) return false;
-    return queue_frame(co, c, opcode, payload, len) && check_backlog(co, c);
+    uint64_t before = c->q.bytes;
+    return queue_frame(co, c, opcode, payload, len) && check_backlog(co, c, before);
 }
 
 bool conn_send_raw(struct core *co, struct conn *c, const void *a, size_t alen, const void *b, size_t blen)
 {
     if (c->state != CONN_HTTP && c->state != CONN_WS) return false;
-    return queue_raw(co, c, a, alen, b, blen) && check_backlog(co, c);
+    uint64_t before = c->q.bytes;
+    return queue_raw(co, c, a, alen, b, blen) && check_backlog(co, c, before);
 }
 
 bool conn_send_shared(struct core *co, struct conn *c, struct obuf *frame)
@@ -254,7 +258,7 @@ bool conn_send_shared(struct core *co, struct conn *c, struct obuf *frame)
     }
     stat_add(&co->stats.ws_msgs_out, 1);
     mark_dirty(co, c);
-    return check_backlog(co, c);
+    return check_backlog(co, c, c->q.bytes - frame->len);
 }
 
 void conn_ws_close(struct core *co, struct conn *c, uint16_t code, const char *reason)
