@@ -35,8 +35,20 @@ suite_conformance() {
 }
 
 suite_node() {
-    (cd tests/node && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } &&
-        RINGROOM_BIN="$PWD/../../build/ringroom" node --test)
+    # optimised build unless RINGROOM_BIN says otherwise; npm ci when the lockfile is newer than
+    # the installed tree (or there is none)
+    local bin
+    bin=$(readlink -f "${RINGROOM_BIN:-build/ringroom}")
+    (cd tests/node &&
+        { [[ node_modules/.package-lock.json -nt package-lock.json ]] ||
+            npm ci --no-audit --no-fund --loglevel=error; } &&
+        RINGROOM_BIN="$bin" node --test)
+}
+
+# the demo page in Debian's Chromium (playwright-core drives it; no browser download)
+suite_browser() {
+    (cd tests/browser && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } &&
+        RINGROOM_BIN="$PWD/../../build/ringroom" CHROMIUM="${CHROMIUM:-/usr/bin/chromium}" node --test)
 }
 
 suite_fuzz() {
@@ -56,7 +68,13 @@ suite_fuzz() {
     return $rc
 }
 
-ALL=(unit integration conformance node fuzz)
+suite_deploy() {
+    # k8s manifests, alerts, dashboards, Dockerfile, seccomp profile; live /metrics + Prometheus
+    # (optimised build: the live step is a load). tests/deploy/run.sh lists its steps.
+    RINGROOM_BIN=build/ringroom tests/deploy/run.sh
+}
+
+ALL=(unit integration conformance node browser fuzz deploy)
 SUITES=("$@")
 [[ ${#SUITES[@]} -eq 0 ]] && SUITES=("${ALL[@]}")
 
