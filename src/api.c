@@ -6,6 +6,7 @@
 #include "metrics.h"
 #include "room.h"
 #include "server.h"
+#include "store/store.h"
 #include "webfiles.h"
 
 #include <stdio.h>
@@ -33,12 +34,12 @@ static void health(struct core *co, struct conn *c, const struct http_request *r
         conns += stat_get(&s->cores[i].stats.conns);
         ws += stat_get(&s->cores[i].stats.ws_conns);
     }
-    bool draining = server_draining(s);
+    bool draining = server_draining(s), degraded = store_degraded(s->store);
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"connections\":%llu,"
                      "\"websockets\":%llu,\"rooms\":%u,\"threads\":%u}\n",
-                     draining ? "draining" : "ok", s->version,
+                     draining ? "draining" : degraded ? "degraded" : "ok", s->version,
                      (unsigned long long)((co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
                      (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), s->ncores);
     conn_http_respond(co, c, req, draining ? 503 : 200, "application/json", body, (size_t)n,
@@ -70,6 +71,11 @@ static void room_info(struct core *co, struct conn *c, const struct http_request
         return;
     }
     uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
+    if (owner != (uint32_t)co->id && server_draining(co->srv)) {
+        static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
+        conn_http_respond(co, c, req, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
+        return;
+    }
     if (owner != (uint32_t)co->id) {
         if (handover_start(co, c, owner, NULL, 0) == 0) return;
         static const char body[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
@@ -77,7 +83,7 @@ static void room_info(struct core *co, struct conn *c, const struct http_request
         return;
     }
     if (!room_describe(co, name.p, name.n)) {
-        static const char body[] = "{\"error\":\"not-found\",\"message\":\"no such room in memory\"}\n";
+        static const char body[] = "{\"error\":\"not-found\",\"message\":\"no such room\"}\n";
         conn_http_respond(co, c, req, 404, "application/json", body, sizeof body - 1, "Cache-Control: no-store\r\n");
         return;
     }
@@ -87,6 +93,90 @@ static void room_info(struct core *co, struct conn *c, const struct http_request
         return;
     }
     conn_http_respond(co, c, req, 200, "application/json", co->out.buf, co->out.len, "Cache-Control: no-store\r\n");
+}
+
+static void json_error(struct core *co, struct conn *c, const struct http_request *req, int status,
+                       const char *code, const char *message)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
+    conn_http_respond(co, c, req, status, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
+}
+
+/* A decimal query parameter in [min, max]; false if present and malformed or out of range. */
+static bool query_u64(const struct http_request *req, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+    struct http_slice v;
+    if (!http_query_get(req->query, key, &v)) return true;
+    if (v.n == 0 || v.n > 19) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9') return false;
+        x = x * 10 + (uint64_t)(v.p[i] - '0');
+    }
+    if (x < min || x > max) return false;
+    *out = x;
+    return true;
+}
+
+#define HISTORY_DEFAULT_LIMIT 100
+#define HISTORY_MAX_LIMIT 10000
+
+/* GET /history/<room>?limit=N&since=REV: the durable ops after REV, from the owner's memory
+ * (the last --history-window ops of each room; docs/persistence.md). */
+static void history(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+{
+    if (!room_name_valid(name.p, name.n))
+        return json_error(co, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
+    uint64_t limit = HISTORY_DEFAULT_LIMIT, since = 0;
+    if (!query_u64(req, "limit", 1, HISTORY_MAX_LIMIT, &limit))
+        return json_error(co, c, req, 400, "bad-param", "limit must be an integer from 1 to 10000");
+    if (!query_u64(req, "since", 0, UINT64_MAX / 2, &since))
+        return json_error(co, c, req, 400, "bad-param", "since must be an integer revision >= 0");
+    uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
+    if (owner != (uint32_t)co->id && server_draining(co->srv)) {
+        static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
+        conn_http_respond(co, c, req, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
+        return;
+    }
+    if (owner != (uint32_t)co->id) {
+        if (handover_start(co, c, owner, NULL, 0) == 0) return;
+        return json_error(co, c, req, 500, "internal", "out of memory");
+    }
+    struct store_room *sr = store_room_get(co->store, name.p, name.n, false);
+    if (!sr) return json_error(co, c, req, 404, "not-found", "no such room");
+    uint64_t durable = store_room_durable_rev(sr), oldest = store_room_oldest_op(sr);
+    if (since + 1 < oldest && since < durable) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "ops before rev %llu are not kept in memory (--history-window); ask with since >= %llu",
+                 (unsigned long long)oldest, (unsigned long long)(oldest - 1));
+        return json_error(co, c, req, 410, "history-truncated", msg);
+    }
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"room\":");
+    jw_str(w, name.p, name.n);
+    jw_lit(w, ",\"rev\":");
+    jw_uint(w, durable);
+    jw_lit(w, ",\"ops\":[");
+    uint64_t n = 0;
+    for (uint64_t r = since + 1; r <= durable && n < limit; r++, n++) {
+        const struct store_op *o = store_room_op(sr, r);
+        if (!o) break;
+        if (n) jw_char(w, ',');
+        jw_lit(w, "{\"rev\":");
+        jw_uint(w, o->rev);
+        jw_lit(w, ",\"op\":");
+        jw_raw(w, o->op, o->op_len);
+        jw_lit(w, ",\"from\":");
+        jw_str(w, o->from, o->from_len);
+        jw_lit(w, ",\"ts\":");
+        jw_uint(w, o->ts);
+        jw_char(w, '}');
+    }
+    jw_lit(w, "]}\n");
+    if (w->oom) return json_error(co, c, req, 500, "internal", "out of memory");
+    conn_http_respond(co, c, req, 200, "application/json", w->buf, w->len, "Cache-Control: no-store\r\n");
 }
 
 static void metrics(struct core *co, struct conn *c, const struct http_request *req)
@@ -114,7 +204,7 @@ void api_handle(struct core *co, struct conn *c, const struct http_request *req,
     case ROUTE_STATIC: return static_file(co, c, req, arg);
     case ROUTE_METRICS: return metrics(co, c, req);
     case ROUTE_ROOMS: return room_info(co, c, req, arg);
-    case ROUTE_HISTORY:
+    case ROUTE_HISTORY: return history(co, c, req, arg);
     case ROUTE_WS:
     case ROUTE_ECHO:
         break;

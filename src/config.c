@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_U32, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_LISTEN, OPT_LOGLEVEL };
+enum opt_type { OPT_U32, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_LISTEN, OPT_LOGLEVEL, OPT_FSYNC, OPT_BOOL };
 
 struct opt {
     const char *flag;      /* without the leading -- */
@@ -32,7 +32,7 @@ static const struct opt options[] = {
     { "max-backlog", OPT_SIZE, F(max_backlog), 1024, 1ull << 32, "4MiB", "queued output bytes per connection before a slow reader is closed (1008)" },
     { "max-header-bytes", OPT_SIZE, F(max_header_bytes), 256, 1 << 20, "8KiB", "largest HTTP request head (bigger: 431)" },
     { "max-body-bytes", OPT_SIZE, F(max_body_bytes), 0, 1 << 30, "64KiB", "largest HTTP request body (bigger: 413)" },
-    { "idle-timeout", OPT_DURATION, F(idle_timeout_ms), 100, 86400000, "60s", "WebSocket silence before a ping; as long again without any frame closes (1001)" },
+    { "idle-timeout", OPT_DURATION, F(idle_timeout_ms), 100, 86400000, "60s", "WebSocket silence limit: a ping after half of it, close 1001 if nothing arrives in the other half" },
     { "handshake-timeout", OPT_DURATION, F(handshake_timeout_ms), 100, 3600000, "10s", "time to send a complete HTTP request (also HTTP keep-alive idle and close linger)" },
     { "drain-timeout", OPT_DURATION, F(drain_timeout_ms), 0, 3600000, "10s", "on SIGTERM, time allowed for clients to leave before exit" },
     { "max-rooms", OPT_U32, F(max_rooms), 1, 10000000, "100000", "rooms in memory per process" },
@@ -45,6 +45,14 @@ static const struct opt options[] = {
     { "cursor-interval", OPT_DURATION, F(cursor_interval_ms), 1, 10000, "16ms", "cursor updates per participant are coalesced to one per interval" },
     { "ot-window", OPT_U32, F(ot_window), 1, 10000000, "1000", "ops of history kept in memory per document" },
     { "web-dir", OPT_STRING, F(web_dir), 0, 0, "web", "directory of the demo page served at /" },
+    { "data-dir", OPT_STRING, F(data_dir), 0, 0, "./data", "directory of the op log (segments, created if missing; one server per directory)" },
+    { "fsync", OPT_FSYNC, F(fsync_mode), 0, 0, "batch", "always (a write + fdatasync as soon as the previous one ends), batch (at most one per --fsync-interval per core) or off (acks after the write, no fdatasync: survives a crash of the process, not of the machine)" },
+    { "fsync-interval", OPT_DURATION, F(fsync_interval_ms), 0, 1000, "2ms", "with --fsync batch: least time between the starts of two write + fdatasync of a core" },
+    { "snapshot-every", OPT_U32, F(snapshot_every), 1, 100000000, "1000", "ops per room between snapshots of its document in the log" },
+    { "chat-history", OPT_U32, F(chat_history), 0, 100000, "50", "chat messages kept per room and sent in `joined`" },
+    { "history-window", OPT_U32, F(history_window), 1, 100000000, "10000", "ops per room kept in memory for GET /history" },
+    { "segment-bytes", OPT_SIZE, F(segment_bytes), 4096, 1ull << 40, "64MiB", "op log segment size before a new segment is started" },
+    { "recover-truncate", OPT_BOOL, F(recover_truncate), 0, 0, "false", "at startup, cut a segment at a corrupt record (dropping what follows) instead of refusing to start" },
     { "log-level", OPT_LOGLEVEL, F(log_level), 0, 0, "info", "debug, info, warn or error" },
 };
 #undef F
@@ -116,6 +124,8 @@ static const char *type_hint(enum opt_type t)
     case OPT_STRING: return "PATH";
     case OPT_LISTEN: return "HOST:PORT";
     case OPT_LOGLEVEL: return "LEVEL";
+    case OPT_FSYNC: return "MODE";
+    case OPT_BOOL: return "[=BOOL]";
     }
     return "VALUE";
 }
@@ -174,6 +184,18 @@ static bool apply_opt(struct config *cfg, const struct opt *o, const char *val, 
             return false;
         }
         return true;
+    case OPT_FSYNC: {
+        static const char *const fm[] = { [FSYNC_ALWAYS] = "always", [FSYNC_BATCH] = "batch", [FSYNC_OFF] = "off" };
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(val, fm[i])) { *(int *)base = i; return true; }
+        snprintf(err, errlen, "%s: expected always, batch or off, got '%s'", origin, val);
+        return false;
+    }
+    case OPT_BOOL:
+        if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes")) { *(bool *)base = true; return true; }
+        if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no")) { *(bool *)base = false; return true; }
+        snprintf(err, errlen, "%s: expected true or false, got '%s'", origin, val);
+        return false;
     case OPT_LOGLEVEL: {
         static const char *const lv[] = { "debug", "info", "warn", "error" };
         for (int i = 0; i < 4; i++)
@@ -250,6 +272,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
             return CONFIG_ERROR;
         }
         const char *val = eq ? eq + 1 : NULL;
+        if (!val && o->type == OPT_BOOL) val = "true";     /* a bare --flag */
         if (!val) {
             if (i + 1 >= argc) {
                 snprintf(err, errlen, "--%s: missing value", o->flag);

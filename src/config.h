@@ -43,6 +43,15 @@ struct config {
     uint32_t ot_window;
     /* files */
     char web_dir[256];
+    /* storage (src/store/store.h, docs/persistence.md) */
+    char data_dir[256];
+    int fsync_mode;                /* enum fsync_mode */
+    uint32_t fsync_interval_ms;    /* batch: how long records may wait for company */
+    uint32_t snapshot_every;       /* ops per room between snapshots */
+    uint32_t chat_history;         /* chat messages kept per room, sent in `joined` */
+    uint32_t history_window;       /* ops per room kept in memory for GET /history */
+    uint64_t segment_bytes;        /* segment file size before rotation */
+    bool recover_truncate;         /* drop everything after a corrupt record instead of refusing */
     /* logging */
     int log_level;                 /* enum log_level */
 };

@@ -16,6 +16,7 @@
 #include "proto.h"
 #include "room.h"
 #include "server.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -167,10 +168,13 @@ static int core_setup(struct core *co)
     co->http_lim = (struct http_limits){ .max_header_bytes = co->cfg->max_header_bytes,
                                          .max_body_bytes = co->cfg->max_body_bytes };
     co->start_ms = co->now_ms = clock_ms();
+    atomic_store(&co->drain_left, UINT32_MAX);
     co->max_toks = MAX_JSON_TOKENS;
     co->toks = calloc((size_t)co->max_toks, sizeof *co->toks);
     jw_init(&co->out, 4096);
     if (!co->toks || co->out.oom || rooms_init(co) || proto_init(co)) return -ENOMEM;
+    co->store = store_core_of(co->srv->store, (uint32_t)co->id);
+    store_core_attach(co->store, co, room_op_durable, room_chat_durable);
     return 0;
 }
 
@@ -221,7 +225,17 @@ static void on_tick(struct core *co)
         co->draining = true;
         conn_drain_all(co);
     }
-    if (co->draining && conn_draining_count(co) == 0) co->stop = true;
+    if (co->draining) {
+        /* Every core keeps answering (503 to /health and upgrades) until no core has a
+         * WebSocket left to drain; a core that stopped early would leave its listener's
+         * connections hanging. */
+        atomic_store_explicit(&co->drain_left, conn_draining_count(co), memory_order_relaxed);
+        uint64_t left = 0;
+        for (uint32_t i = 0; i < co->srv->ncores; i++)
+            left += atomic_load_explicit(&co->srv->cores[i].drain_left, memory_order_relaxed);
+        if (left == 0) co->stop = true;
+    }
+    store_tick(co->store);
     if (atomic_load_explicit(&co->srv->stop_now, memory_order_relaxed)) co->stop = true;
     if (!co->accept_armed && co->nconns < co->conn_cap) arm_accept(co);
 }
@@ -238,6 +252,7 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
         break;
     case UD_HANDOVER_IN: handover_on_in(co, cqe); break;
     case UD_HANDOVER_SENT: handover_on_sent(co, cqe); break;
+    case UD_STORE: store_on_cqe(co->store, cqe); break;
     case UD_IGNORE:
         break;
     }
@@ -261,6 +276,8 @@ static void core_loop(struct core *co)
         uint32_t due_ms = rooms_end_of_turn(co);
         conn_flush_dirty(co);
         conn_rearm_starved(co);
+        uint32_t store_due = store_flush(co->store);    /* after the turn's ops were appended */
+        if (store_due < due_ms) due_ms = store_due;
         uint64_t wait_from = clock_ns();
         stat_add(&co->stats.busy_ns, wait_from - busy_from);
         int r;
@@ -310,6 +327,7 @@ void *core_main(void *arg)
     if (!atomic_load(&co->srv->init_failed)) {
         conn_flush_dirty(co);
         io_uring_submit(&co->ring);
+        store_core_finish(co->store);            /* pending records (chat, unacked ops) */
     }
     core_teardown(co);
     atomic_fetch_add(&co->srv->cores_done, 1);

@@ -28,6 +28,7 @@
 
 struct server;
 struct conn;
+struct store_core;
 
 enum ud_kind {
     UD_IGNORE = 0,       /* completions nobody waits for (close, shutdown, cancel) */
@@ -37,6 +38,7 @@ enum ud_kind {
     UD_TIMER,
     UD_HANDOVER_IN,      /* another core passed us a connection: payload is a struct handover * */
     UD_HANDOVER_SENT,    /* our MSG_RING passing a connection completed: payload is the conn */
+    UD_STORE,            /* the op log's write or fdatasync (src/store/store.h) */
 };
 
 static inline uint64_t ud_make(enum ud_kind kind, uint64_t payload)
@@ -95,12 +97,14 @@ struct core {
 
     /* rooms owned by this core, and scratch space for the protocol (room.h, proto.h) */
     struct rooms *rooms;
+    struct store_core *store;        /* this core's op log writer and stored rooms */
     struct proto_ctx *proto;
     struct jw out;                   /* JSON being encoded */
     jsmntok_t *toks;                 /* JSON tokens of the message being handled */
     int max_toks;
 
     /* lifecycle */
+    _Atomic uint32_t drain_left;     /* connections still draining; UINT32_MAX before the drain */
     bool draining;
     bool stop;
 

@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "server.h"
 #include "stats.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -164,9 +165,15 @@ void metrics_write(const struct server *s, jw *w, uint64_t now_ms)
 
     one(w, "ringroom_ot_ops_total", "counter", "OT operations applied to documents.", (double)SUM(ot_ops));
     histogram(w, s, offsetof(struct core_stats, op_latency), "ringroom_op_latency_seconds",
-              "Time from an op message being handled to its ack being queued.");
+              "Time to handle an op message: transform, apply, hand to the op log (the ack follows when it is durable: ringroom_store_*_seconds).");
     histogram(w, s, offsetof(struct core_stats, broadcast), "ringroom_broadcast_seconds",
               "Time to queue one room message to every member.");
+    histogram(w, s, offsetof(struct core_stats, store_write), "ringroom_store_write_seconds",
+              "Op log: time from a write being submitted to its completion.");
+    histogram(w, s, offsetof(struct core_stats, store_fsync), "ringroom_store_fsync_seconds",
+              "Op log: time from a write completing to the fdatasync that makes it durable completing.");
+    one(w, "ringroom_store_errors_total", "counter", "Op log writes or fdatasyncs that failed (ENOSPC, EIO...); ops are refused until one succeeds.", (double)SUM(store_errors));
+    one(w, "ringroom_store_degraded", "gauge", "1 while the op log cannot write.", store_degraded(s->store) ? 1 : 0);
     one(w, "ringroom_broadcast_deliveries_total", "counter", "Room messages queued to members (fan-out).", (double)SUM(broadcast_deliveries));
     one(w, "ringroom_backlog_drops_total", "counter", "Slow readers closed because their output backlog passed --max-backlog.", (double)SUM(backlog_drops));
     one(w, "ringroom_recv_buffer_exhausted_total", "counter", "Times a receive found the provided-buffer ring empty (ENOBUFS).", (double)SUM(enobufs));

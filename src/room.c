@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,8 @@ struct room {
     size_t name_len;
     struct session **members;
     uint32_t nmembers, cap;
-    doc *doc;
-    uint64_t chat_seq;
+    doc *doc;                  /* borrowed from the stored room, which outlives this struct */
+    struct store_room *sr;
     struct element *elements;  /* open addressing, linear probing; never deleted (LWW keeps tombstones) */
     uint32_t nelements, elements_cap;
 };
@@ -94,7 +95,7 @@ static void room_free(struct room *rm)
     }
     free(rm->elements);
     free(rm->members);
-    doc_free(rm->doc);
+    if (rm->sr) store_room_set_live(rm->sr, NULL);
     free(rm);
 }
 
@@ -170,12 +171,16 @@ static int room_create(struct core *co, const char *name, size_t len, struct roo
         return ERR_TOO_MANY_ROOMS;
     }
     struct room *rm = calloc(1, sizeof *rm);
-    if (rm) rm->doc = doc_new("", 0, 0, co->cfg->ot_window, co->cfg->max_doc_bytes);
-    if (!rm || !rm->doc) {
+    /* the stored room (recovered from the log, or kept since the room was last in memory)
+     * holds the document; a new name gets an empty one */
+    if (rm) rm->sr = store_room_get(co->store, name, len, true);
+    if (!rm || !rm->sr) {
         free(rm);
         atomic_fetch_sub_explicit(&srv->rooms, 1, memory_order_relaxed);
         return ERR_INTERNAL;
     }
+    rm->doc = store_room_doc(rm->sr);
+    store_room_set_live(rm->sr, rm);
     memcpy(rm->name, name, len);
     rm->name_len = len;
     rm->hash = fnv1a(name, len);
@@ -215,8 +220,10 @@ static struct obuf *frame_of_out(struct core *co)
     return b;
 }
 
-/* Sends co->out to every live member except `except`. */
-static void broadcast_out(struct core *co, struct room *rm, const struct session *except, enum msg_type type)
+/* Sends co->out to every live member except `except` and, if rev > 0, except members whose
+ * `joined` already showed revision rev. */
+static void broadcast_out_rev(struct core *co, struct room *rm, const struct session *except, enum msg_type type,
+                              uint64_t rev)
 {
     if (rm->nmembers == 0 || (rm->nmembers == 1 && rm->members[0] == except)) return;
     uint64_t t0 = clock_ns();
@@ -228,13 +235,18 @@ static void broadcast_out(struct core *co, struct room *rm, const struct session
     uint64_t n = 0;
     for (uint32_t i = 0; i < rm->nmembers; i++) {
         struct session *m = rm->members[i];
-        if (m == except || !m->conn) continue;
+        if (m == except || !m->conn || (rev && m->joined_rev >= rev)) continue;
         if (conn_send_shared(co, m->conn, f)) n++;
     }
     obuf_unref(&co->pool, f);
     stat_add(&co->stats.msgs_out[type], n);
     stat_add(&co->stats.broadcast_deliveries, n);
     hist_observe(&co->stats.broadcast, clock_ns() - t0);
+}
+
+static void broadcast_out(struct core *co, struct room *rm, const struct session *except, enum msg_type type)
+{
+    broadcast_out_rev(co, rm, except, type, 0);
 }
 
 static void send_out(struct core *co, struct session *s, enum msg_type type)
@@ -340,6 +352,14 @@ static void write_joined(struct core *co, const struct room *rm, const struct se
         first = false;
         jw_raw(w, e->json, e->json_len);
     }
+    jw_lit(w, "],\"chat\":[");           /* the last --chat-history chat messages, oldest first */
+    uint32_t nchat = store_room_chat_count(rm->sr);
+    for (uint32_t i = 0; i < nchat; i++) {
+        size_t len;
+        const char *m = store_room_chat(rm->sr, i, &len);
+        if (i) jw_char(w, ',');
+        jw_raw(w, m, len);
+    }
     jw_lit(w, "]}");
 }
 
@@ -352,6 +372,7 @@ int room_join(struct core *co, struct session *s, const char *name, size_t len, 
         write_participant(co, s, u, &ok);
         if (!ok) return ERR_INTERNAL;
         write_joined(co, rm, s);
+        s->joined_rev = doc_rev(rm->doc);
         send_out(co, s, MSG_JOINED);
         return -1;
     }
@@ -377,6 +398,7 @@ int room_join(struct core *co, struct session *s, const char *name, size_t len, 
     s->member_idx = rm->nmembers;
     rm->members[rm->nmembers++] = s;
     write_joined(co, rm, s);
+    s->joined_rev = doc_rev(rm->doc);
     send_out(co, s, MSG_JOINED);
     write_presence(co, s, "joined");
     broadcast_out(co, rm, s, MSG_PRESENCE);
@@ -393,7 +415,7 @@ void room_leave(struct core *co, struct session *s)
     rm->members[i]->member_idx = i;
     s->room = NULL;
     if (rm->nmembers == 0) {
-        room_destroy(co, rm);           /* documents are in memory only until persistence lands */
+        room_destroy(co, rm);           /* the document stays in its stored room (store.h) */
         return;
     }
     write_presence(co, s, "left");
@@ -414,17 +436,33 @@ int room_chat(struct core *co, struct session *s, const char *text, size_t len, 
     jw_str(w, s->id, strlen(s->id));
     jw_lit(w, ",\"text\":");
     jw_str(w, text, len);
+    uint64_t ts = clock_unix_ms(), seq = store_room_next_chat_seq(rm->sr);
     jw_lit(w, ",\"ts\":");
-    jw_uint(w, clock_unix_ms());
+    jw_uint(w, ts);
     jw_lit(w, ",\"seq\":");
-    jw_uint(w, ++rm->chat_seq);
+    jw_uint(w, seq);
     if (has_id) {
         jw_lit(w, ",\"id\":");
         jw_str(w, id, id_len);
     }
     jw_char(w, '}');
+    if (w->oom) return ERR_INTERNAL;
+    /* Like ops, chat goes out once the log has it: after the ops sent before it, and never
+     * a message that a crash takes back. If the log cannot take it, it goes out unstored. */
+    if (store_append_chat(co->store, rm->sr, seq, ts, w->buf, w->len)) return -1;
+    store_room_keep_chat(co->store, rm->sr, seq, ts, w->buf, w->len);
     broadcast_out(co, rm, NULL, MSG_CHAT);
     return -1;
+}
+
+void room_chat_durable(struct core *co, struct store_room *sr, const char *json, size_t len)
+{
+    struct room *rm = store_room_live(sr);
+    if (!rm) return;
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_raw(w, json, len);
+    broadcast_out(co, rm, NULL, MSG_CHAT);
 }
 
 static void cursor_send(struct core *co, struct session *s)
@@ -527,6 +565,7 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uin
 {
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
+    if (store_core_unavailable(co->store)) return ERR_STORE_UNAVAILABLE;   /* before the doc changes */
     switch (doc_receive(rm->doc, base_rev, op)) {
     case DOC_OK: break;
     case DOC_EBADOP: return ERR_BAD_OP;
@@ -537,22 +576,50 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uin
     }
     *rev = doc_rev(rm->doc);
     stat_add(&co->stats.ot_ops, 1);
+    /* The ack and the broadcast wait until the op log has the op durably (room_op_durable):
+     * nobody sees an op that a crash could take back. */
     jw *w = &co->out;
     jw_reset(w);
-    jw_lit(w, "{\"type\":\"ack\",\"rev\":");
-    jw_uint(w, *rev);
-    jw_char(w, '}');
-    send_out(co, s, MSG_ACK);
+    ot_op_to_json(op, w);
+    struct conn *c = s->conn;
+    if (w->oom || !store_append_op(co->store, rm->sr, *rev, clock_unix_ms(), s->id, strlen(s->id), w->buf, w->len,
+                                   c ? (uint32_t)(c - co->conns) : UINT32_MAX, c ? c->gen : 0)) {
+        log_error("room %s: out of memory logging op rev %llu; it is applied but will not be acked",
+                  rm->name, (unsigned long long)*rev);
+        return ERR_INTERNAL;
+    }
+    return -1;
+}
+
+void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen)
+{
+    struct room *rm = store_room_live(sr);
+    const struct store_op *o = store_room_op(sr, rev);
+    if (!rm || !o) return;                 /* nobody left to tell */
+    struct session *sender = NULL;
+    if (conn_idx < co->conn_cap) {
+        struct conn *c = &co->conns[conn_idx];
+        if (c->gen == conn_gen && c->state == CONN_WS && c->session && c->session->room == rm &&
+            c->session->joined_rev < rev)
+            sender = c->session;
+    }
+    jw *w = &co->out;
+    if (sender) {
+        jw_reset(w);
+        jw_lit(w, "{\"type\":\"ack\",\"rev\":");
+        jw_uint(w, rev);
+        jw_char(w, '}');
+        send_out(co, sender, MSG_ACK);
+    }
     jw_reset(w);
     jw_lit(w, "{\"type\":\"op\",\"rev\":");
-    jw_uint(w, *rev);
+    jw_uint(w, rev);
     jw_lit(w, ",\"op\":");
-    ot_op_to_json(op, w);
+    jw_raw(w, o->op, o->op_len);
     jw_lit(w, ",\"from\":");
-    jw_str(w, s->id, strlen(s->id));
+    jw_str(w, o->from, o->from_len);
     jw_char(w, '}');
-    broadcast_out(co, rm, s, MSG_OP);
-    return -1;
+    broadcast_out_rev(co, rm, sender, MSG_OP, rev);
 }
 
 /* ---- turn end ---- */
@@ -587,18 +654,20 @@ uint32_t rooms_end_of_turn(struct core *co)
 bool room_describe(struct core *co, const char *name, size_t len)
 {
     struct room *rm = room_find(co, name, len);
-    if (!rm) return false;
-    const ot_text *t = doc_text(rm->doc);
+    struct store_room *sr = rm ? rm->sr : store_room_get(co->store, name, len, false);
+    if (!sr) return false;
+    const doc *d = store_room_doc(sr);
+    const ot_text *t = doc_text(d);
     jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"room\":");
-    jw_str(w, rm->name, rm->name_len);
+    jw_str(w, name, len);
     jw_lit(w, ",\"rev\":");
-    jw_uint(w, doc_rev(rm->doc));
+    jw_uint(w, doc_rev(d));
     jw_lit(w, ",\"doc\":");
     jw_str(w, t->utf8 ? t->utf8 : "", t->bytes);
     jw_lit(w, ",\"participants\":[");
-    for (uint32_t i = 0; i < rm->nmembers; i++) {
+    for (uint32_t i = 0; rm && i < rm->nmembers; i++) {
         if (i) jw_char(w, ',');
         jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
     }

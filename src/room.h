@@ -24,6 +24,7 @@
 struct core;
 struct conn;
 struct room;
+struct store_room;
 
 #define ROOM_NAME_MAX 128
 #define PARTICIPANT_ID_MAX 24
@@ -45,6 +46,7 @@ struct session {
     bool cursor_pending;
     struct session *cursor_next;  /* the core's list of sessions with a pending cursor */
     struct session *dead_next;    /* the core's list of detached sessions */
+    uint64_t joined_rev;          /* doc revision its last `joined` showed: later ops only */
     bool dead;
 };
 
@@ -83,15 +85,21 @@ int room_chat(struct core *co, struct session *s, const char *text, size_t len, 
 int room_cursor(struct core *co, struct session *s, const char *msg, size_t len);
 int room_element(struct core *co, struct session *s, const char *id, size_t id_len, int64_t version,
                  int64_t nonce, const char *element_json, size_t len);
-/* `op` is parsed; on success it holds the op as applied and the new revision is returned in *rev. */
+/* `op` is parsed; on success it holds the op as applied and the new revision is returned in *rev.
+ * The op is applied and handed to the op log; its `ack` (to the sender) and `op` (to the others)
+ * go out when the log says it is durable: room_op_durable, the store's callback. Refused with
+ * store-unavailable, the doc unchanged, while the log cannot write. */
 int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uint64_t *rev);
+void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen);
+/* The store's callback for a chat message that is durable: broadcast to the room, sender included. */
+void room_chat_durable(struct core *co, struct store_room *sr, const char *json, size_t len);
 
 /* Once per loop turn: detached sessions leave their rooms, due cursors are sent. Returns
  * the milliseconds until the next pending cursor is due (UINT32_MAX if none). */
 uint32_t rooms_end_of_turn(struct core *co);
 
 /* GET /rooms/<name> on the owner: writes {"room","rev","doc","participants"} to co->out.
- * False if the room is not in memory. */
+ * False if the room is neither in memory nor in the op log. */
 bool room_describe(struct core *co, const char *name, size_t len);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "store/store.h"
 #include "webfiles.h"
 
 #include <errno.h>
@@ -114,6 +115,17 @@ int server_init(struct server *s, const struct config *cfg, const char *version)
     }
     s->web = webfiles_load(cfg->web_dir);
     if (!s->web) return 1;
+    {
+        char err[1024];
+        uint64_t t0 = clock_ms();
+        int code = store_open(&s->store, &s->cfg, s->ncores, err, sizeof err);
+        if (code) {
+            fprintf(stderr, "ringroom: %s\n", err);
+            return code;
+        }
+        log_info("op log: %s ready in %llu ms (fsync %s)", s->cfg.data_dir, (unsigned long long)(clock_ms() - t0),
+                 s->cfg.fsync_mode == FSYNC_ALWAYS ? "always" : s->cfg.fsync_mode == FSYNC_OFF ? "off" : "batch");
+    }
     s->start_ms = clock_ms();
     s->start_unix = (uint64_t)time(NULL);
     return 0;
@@ -181,4 +193,5 @@ void server_free(struct server *s)
     free(s->cores);
     free(s->cpus);
     webfiles_free(s->web);
+    store_close(s->store);
 }

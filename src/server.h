@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct webfiles;
+struct store;
 
 struct server {
     struct config cfg;
@@ -36,6 +37,7 @@ struct server {
     uint64_t start_ms;            /* clock_ms() at start */
     uint64_t start_unix;          /* seconds since the epoch at start */
     struct webfiles *web;
+    struct store *store;          /* the op log (src/store/store.h): recovered before the cores start */
 };
 
 /* Validates limits against the machine, raises RLIMIT_NOFILE, opens the listeners and loads

@@ -68,6 +68,9 @@ struct core_stats {
     stat_t handovers_ok, handovers_failed;
     struct hist op_latency;   /* op message received → ack queued */
     struct hist broadcast;    /* one room message queued to every member */
+    struct hist store_write;  /* op log: write submitted → completed */
+    struct hist store_fsync;  /* op log: write completed → its fdatasync completed */
+    stat_t store_errors;      /* op log writes or fdatasyncs that failed */
 };
 
 #endif

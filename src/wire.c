@@ -13,5 +13,5 @@ const char *const err_code_names[ERR_COUNT] = {
     [ERR_TOO_MANY_ROOMS] = "too-many-rooms", [ERR_BAD_OP] = "bad-op", [ERR_REV_TOO_OLD] = "rev-too-old",
     [ERR_REV_FUTURE] = "rev-future", [ERR_TOO_LARGE] = "too-large",
     [ERR_TOO_MANY_ELEMENTS] = "too-many-elements", [ERR_RATE_LIMITED] = "rate-limited",
-    [ERR_DRAINING] = "draining", [ERR_INTERNAL] = "internal",
+    [ERR_DRAINING] = "draining", [ERR_INTERNAL] = "internal", [ERR_STORE_UNAVAILABLE] = "store-unavailable",
 };

@@ -30,6 +30,7 @@ enum err_code {
     ERR_RATE_LIMITED,    /* --rate-limit */
     ERR_DRAINING,        /* the server is shutting down */
     ERR_INTERNAL,        /* out of memory and the like */
+    ERR_STORE_UNAVAILABLE, /* the op log cannot write (disk full...): op refused, retry later */
     ERR_COUNT
 };
 

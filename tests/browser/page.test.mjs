@@ -10,7 +10,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, openSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -21,6 +22,8 @@ const root = resolve(here, '..', '..');
 const webDir = join(root, 'web');
 const artifacts = join(root, 'tests', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
+// the server's op log: private to this test file, kept across the restart test's two servers
+const dataDir = mkdtempSync(join(tmpdir(), 'ringroom-browser-data-'));
 
 const BIN = resolve(root, process.env.RINGROOM_BIN || 'build/ringroom');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -54,7 +57,7 @@ async function waitFor(what, fn, timeoutMs = 10000) {
 async function startServer() {
   assert.ok(existsSync(BIN), `${BIN} not found: build it first (make build/ringroom)`);
   const log = openSync(join(artifacts, 'browser-ringroom.log'), 'a');
-  const child = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--web-dir', webDir, '--threads', '2'],
+  const child = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--web-dir', webDir, '--threads', '2', '--data-dir', dataDir],
                       { stdio: ['ignore', log, log], cwd: root });
   child.exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
   await waitFor('ringroom /health', async () => {

@@ -5,11 +5,14 @@ binary named by $RINGROOM_BIN (default build/ringroom), waits for /health, and o
 the exit code and that stderr holds no sanitizer report. Logs go to tests/artifacts/logs/.
 Runs under Debian's /usr/bin/python3 (python3-websockets).
 """
+import atexit
 import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +42,14 @@ class Server:
 
     def __init__(self, *args, name="ringroom", env=None, port=None, start_timeout=15):
         self.args = list(args)
+        # Each server gets its own op log directory (one server per directory; no state
+        # carried between tests) unless the test chose one.
+        self.tmp_data = None
+        if not any(a == "--data-dir" or a.startswith("--data-dir=") for a in self.args) \
+                and "RINGROOM_DATA_DIR" not in (env or {}):
+            self.tmp_data = tempfile.mkdtemp(prefix="ringroom-data-")
+            atexit.register(shutil.rmtree, self.tmp_data, True)
+            self.args += ["--data-dir", self.tmp_data]
         self.port = port or free_port()
         self.env = dict(os.environ, **(env or {}))
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1")

@@ -1,0 +1,1277 @@
+/* oplog.c: the embedded op log (see store.h and docs/persistence.md).
+ *
+ * Write path, per core: records are encoded into `fill`. When it is time (at once with
+ * --fsync always/off; with batch, at once unless the previous write started less than
+ * --fsync-interval ago, then when that interval is over), fill becomes `flight` and one
+ * IORING_OP_WRITE at an explicit offset, linked to IORING_OP_FSYNC(DATASYNC), is queued on
+ * the core's ring; records appended meanwhile wait in fill for the next one (group commit).
+ * Only one chain is in flight per core, so the file grows strictly in order and an fdatasync
+ * always covers every byte before it. Waiters (one per op, FIFO) are released when the
+ * durable position passes their record's end. A failed or short write keeps flight; a short
+ * write with progress is resubmitted at once, an error (ENOSPC, EIO, failed fdatasync) marks
+ * the core unavailable (new ops are refused) and is retried every RETRY_MS until it works.
+ *
+ * CRC32C is computed here (a 1 KiB table, slicing by one byte): Debian has no small,
+ * standard CRC32C library (libiscsi/libz do CRC32 or other polynomials; OpenSSL has none),
+ * and the cost is ~1 ns per byte, small next to an fdatasync.
+ */
+#include "store.h"
+
+#include "core.h"
+#include "log.h"
+#include "room.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RETRY_MS 100
+#define BATCH_MAX_BYTES (1u << 20)      /* batch: a fill this big is written without waiting */
+#define FILL_LIMIT (256u << 20)          /* unwritten bytes beyond which ops are refused */
+#define UD_STORE_WRITE 1
+#define UD_STORE_FSYNC 2
+
+/* ---- CRC32C (Castagnoli, reflected 0x82F63B78) ---- */
+
+static uint32_t crc_table[256];
+static _Atomic int crc_ready;
+
+static void crc_init(void)
+{
+    if (atomic_load_explicit(&crc_ready, memory_order_acquire)) return;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+    atomic_store_explicit(&crc_ready, 1, memory_order_release);
+}
+
+uint32_t store_crc32c(uint32_t crc, const void *data, size_t n)
+{
+    crc_init();
+    const uint8_t *p = data;
+    crc = ~crc;
+    while (n--) crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- encoding ---- */
+
+void store_buf_free(struct store_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+static bool buf_reserve(struct store_buf *b, size_t n)
+{
+    if (b->len + n <= b->cap) return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) return false;
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put_u64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get_u32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t get_u64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+/* A record under construction: header reserved, payload appended, then sealed. */
+struct rec { struct store_buf *b; size_t start; bool ok; };
+
+static struct rec rec_begin(struct store_buf *b, uint8_t type, size_t payload_hint)
+{
+    struct rec r = { b, b->len, buf_reserve(b, STORE_HDR + payload_hint) };
+    if (r.ok) {
+        b->len += STORE_HDR;
+        b->p[b->len++] = type;
+    }
+    return r;
+}
+static void rec_bytes(struct rec *r, const void *p, size_t n)
+{
+    if (!r->ok || !buf_reserve(r->b, n)) { r->ok = false; return; }
+    memcpy(r->b->p + r->b->len, p, n);
+    r->b->len += n;
+}
+static void rec_u64(struct rec *r, uint64_t v) { uint8_t t[8]; put_u64(t, v); rec_bytes(r, t, 8); }
+static void rec_str8(struct rec *r, const char *s, size_t n) { uint8_t l = (uint8_t)n; rec_bytes(r, &l, 1); rec_bytes(r, s, n); }
+static void rec_str32(struct rec *r, const char *s, size_t n) { uint8_t t[4]; put_u32(t, (uint32_t)n); rec_bytes(r, t, 4); rec_bytes(r, s, n); }
+static bool rec_end(struct rec *r)
+{
+    if (!r->ok) { r->b->len = r->start; return false; }
+    uint8_t *h = r->b->p + r->start;
+    uint32_t len = (uint32_t)(r->b->len - r->start - STORE_HDR);
+    if (len > STORE_MAX_RECORD) { r->b->len = r->start; return false; }
+    put_u32(h, len);
+    put_u32(h + 4, store_crc32c(0, h, 4));
+    put_u32(h + 8, store_crc32c(0, h + STORE_HDR, len));
+    return true;
+}
+
+bool store_encode_op(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
+                     const char *from, size_t from_len, const char *json, size_t json_len)
+{
+    if (room_len > 255 || from_len > 255) return false;
+    struct rec r = rec_begin(b, STORE_REC_OP, 1 + room_len + 16 + 1 + from_len + 4 + json_len);
+    rec_str8(&r, room, room_len);
+    rec_u64(&r, rev);
+    rec_u64(&r, ts);
+    rec_str8(&r, from, from_len);
+    rec_str32(&r, json, json_len);
+    return rec_end(&r);
+}
+
+bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_len, uint64_t rev,
+                           uint64_t chat_seq, const char *text, size_t text_len)
+{
+    if (room_len > 255) return false;
+    struct rec r = rec_begin(b, STORE_REC_SNAPSHOT, 1 + room_len + 16 + 4 + text_len);
+    rec_str8(&r, room, room_len);
+    rec_u64(&r, rev);
+    rec_u64(&r, chat_seq);
+    rec_str32(&r, text, text_len);
+    return rec_end(&r);
+}
+
+bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,
+                       const char *json, size_t json_len)
+{
+    if (room_len > 255) return false;
+    struct rec r = rec_begin(b, STORE_REC_CHAT, 1 + room_len + 16 + 4 + json_len);
+    rec_str8(&r, room, room_len);
+    rec_u64(&r, seq);
+    rec_u64(&r, ts);
+    rec_str32(&r, json, json_len);
+    return rec_end(&r);
+}
+
+/* ---- scanning ---- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+enum store_scan store_scan(const uint8_t *buf, size_t len, size_t *valid_end, size_t *nrecords,
+                           const char **why, store_record_fn cb, void *arg)
+{
+    size_t off = 0, n = 0;
+    enum store_scan res = STORE_SCAN_OK;
+    *why = NULL;
+    while (off < len) {
+        size_t rem = len - off;
+        const uint8_t *h = buf + off;
+        if (rem < STORE_HDR) {
+            res = STORE_SCAN_TORN;
+            *why = "partial record header at the end";
+            break;
+        }
+        uint32_t rl = get_u32(h);
+        if (store_crc32c(0, h, 4) != get_u32(h + 4) || rl == 0 || rl > STORE_MAX_RECORD) {
+            if (all_zero(h, rem)) {
+                res = STORE_SCAN_TORN;
+                *why = "zero-filled tail";
+            } else {
+                res = STORE_SCAN_CORRUPT;
+                *why = "bad record header (length check fails)";
+            }
+            break;
+        }
+        if (rl > rem - STORE_HDR) {
+            res = STORE_SCAN_TORN;
+            *why = "last record cut short";
+            break;
+        }
+        if (store_crc32c(0, h + STORE_HDR, rl) != get_u32(h + 8)) {
+            if (rem == STORE_HDR + rl) {
+                res = STORE_SCAN_TORN;
+                *why = "last record fails its CRC";
+            } else {
+                res = STORE_SCAN_CORRUPT;
+                *why = "record fails its CRC";
+            }
+            break;
+        }
+        if (cb) cb(arg, h + STORE_HDR, rl, off);
+        off += STORE_HDR + rl;
+        n++;
+    }
+    *valid_end = off;
+    if (nrecords) *nrecords = n;
+    return res;
+}
+
+/* ---- stored rooms ---- */
+
+struct chat_msg { char *json; uint32_t len; uint64_t seq, ts; };
+
+struct store_room {
+    struct store_room *hnext;
+    uint64_t hash;
+    char name[ROOM_NAME_MAX + 1];
+    size_t name_len;
+    doc *doc;
+    void *live;
+    uint64_t durable_rev;
+    uint64_t chat_seq;
+    uint64_t snap_rev;
+    struct store_op *ops;          /* ring, oldest at ops_head */
+    uint32_t ops_cap, ops_head, ops_count, ops_max;
+    struct chat_msg *chat;         /* ring, oldest at chat_head */
+    uint32_t chat_cap, chat_head, chat_count;
+};
+
+/* An op (chat == NULL) or a chat message (its JSON, owned) waiting for its record to be durable. */
+struct waiter { uint64_t end; struct store_room *sr; uint64_t rev; uint32_t conn_idx, conn_gen; char *chat; uint32_t chat_len; uint64_t ts; };
+
+struct store_core {
+    struct store *st;
+    struct core *co;
+    uint32_t id;
+    store_durable_fn on_durable;
+    store_chat_fn on_chat;
+    struct store_room **buckets;
+    uint32_t nbuckets, count;
+    int fd;
+    char seg_name[32];
+    uint64_t seg_off;
+    struct store_buf fill, flight;
+    size_t flight_written;
+    uint64_t appended, durable;    /* positions in this core's byte stream since start */
+    int inflight;                  /* CQEs outstanding */
+    int chain_err;                 /* first error of the current chain */
+    bool chain_synced, fsync_failed;
+    bool unavailable;
+    uint64_t retry_at_ms;
+    uint64_t t_submit, t_written;
+    struct waiter *w;
+    size_t w_head, w_len, w_cap;
+};
+
+struct store {
+    struct config cfg;
+    int dirfd, lockfd;
+    uint32_t ncores;
+    struct store_core *cores;
+    _Atomic uint64_t next_seg;
+    _Atomic uint32_t degraded;
+};
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void sroom_free(struct store_room *sr)
+{
+    for (uint32_t i = 0; i < sr->ops_count; i++) {
+        struct store_op *o = &sr->ops[(sr->ops_head + i) % sr->ops_cap];
+        free(o->from);
+        free(o->op);
+    }
+    free(sr->ops);
+    for (uint32_t i = 0; i < sr->chat_count; i++) free(sr->chat[(sr->chat_head + i) % sr->chat_cap].json);
+    free(sr->chat);
+    doc_free(sr->doc);
+    free(sr);
+}
+
+static struct store_room **sroom_slot(struct store_core *sc, uint64_t h, const char *name, size_t len)
+{
+    struct store_room **p = &sc->buckets[(h >> 32) & (sc->nbuckets - 1)];
+    while (*p && !((*p)->hash == h && (*p)->name_len == len && !memcmp((*p)->name, name, len))) p = &(*p)->hnext;
+    return p;
+}
+
+static void sroom_insert(struct store_core *sc, struct store_room *sr)
+{
+    struct store_room **slot = sroom_slot(sc, sr->hash, sr->name, sr->name_len);
+    *slot = sr;
+    if (++sc->count > sc->nbuckets) {
+        uint32_t n = sc->nbuckets * 2;
+        struct store_room **b = calloc(n, sizeof *b);
+        if (!b) return;
+        for (uint32_t i = 0; i < sc->nbuckets; i++) {
+            struct store_room *r = sc->buckets[i];
+            while (r) {
+                struct store_room *next = r->hnext;
+                struct store_room **dst = &b[(r->hash >> 32) & (n - 1)];
+                r->hnext = *dst;
+                *dst = r;
+                r = next;
+            }
+        }
+        free(sc->buckets);
+        sc->buckets = b;
+        sc->nbuckets = n;
+    }
+}
+
+static struct store_room *sroom_new(const struct config *cfg, const char *name, size_t len)
+{
+    if (len > ROOM_NAME_MAX) return NULL;
+    struct store_room *sr = calloc(1, sizeof *sr);
+    if (!sr) return NULL;
+    memcpy(sr->name, name, len);
+    sr->name_len = len;
+    sr->hash = fnv1a(name, len);
+    sr->ops_max = cfg->history_window;
+    return sr;
+}
+
+/* Appends to the op ring, taking ownership of from/op. Never evicts an op that is not durable
+ * yet (room.c needs it to broadcast): the ring grows instead. */
+static bool sroom_push_op(struct store_room *sr, uint64_t rev, uint64_t ts, char *from, uint32_t from_len,
+                          char *op, uint32_t op_len)
+{
+    if (sr->ops_count == sr->ops_max && sr->ops[sr->ops_head].rev <= sr->durable_rev) {
+        struct store_op *old = &sr->ops[sr->ops_head];
+        free(old->from);
+        free(old->op);
+        sr->ops_head = (sr->ops_head + 1) % sr->ops_cap;
+        sr->ops_count--;
+    }
+    if (sr->ops_count == sr->ops_cap) {
+        uint32_t cap = sr->ops_cap ? sr->ops_cap * 2 : 16;
+        struct store_op *n = malloc((size_t)cap * sizeof *n);
+        if (!n) return false;
+        for (uint32_t i = 0; i < sr->ops_count; i++) n[i] = sr->ops[(sr->ops_head + i) % sr->ops_cap];
+        free(sr->ops);
+        sr->ops = n;
+        sr->ops_cap = cap;
+        sr->ops_head = 0;
+    }
+    sr->ops[(sr->ops_head + sr->ops_count++) % sr->ops_cap] =
+        (struct store_op){ .rev = rev, .ts = ts, .from = from, .op = op, .from_len = from_len, .op_len = op_len };
+    return true;
+}
+
+static bool sroom_push_chat(struct store_room *sr, uint32_t max, uint64_t seq, uint64_t ts, const char *json, size_t len)
+{
+    if (max == 0) return true;
+    char *copy = malloc(len ? len : 1);
+    if (!copy) return false;
+    memcpy(copy, json, len);
+    if (sr->chat_cap < max) {
+        struct chat_msg *n = calloc(max, sizeof *n);
+        if (!n) { free(copy); return false; }
+        for (uint32_t i = 0; i < sr->chat_count; i++) n[i] = sr->chat[(sr->chat_head + i) % sr->chat_cap];
+        free(sr->chat);
+        sr->chat = n;
+        sr->chat_cap = max;
+        sr->chat_head = 0;
+    }
+    if (sr->chat_count == sr->chat_cap) {
+        free(sr->chat[sr->chat_head].json);
+        sr->chat_head = (sr->chat_head + 1) % sr->chat_cap;
+        sr->chat_count--;
+    }
+    sr->chat[(sr->chat_head + sr->chat_count++) % sr->chat_cap] = (struct chat_msg){ copy, (uint32_t)len, seq, ts };
+    return true;
+}
+
+struct store_room *store_room_get(struct store_core *sc, const char *name, size_t len, bool create)
+{
+    uint64_t h = fnv1a(name, len);
+    struct store_room *sr = *sroom_slot(sc, h, name, len);
+    if (sr || !create) return sr;
+    const struct config *cfg = &sc->st->cfg;
+    sr = sroom_new(cfg, name, len);
+    if (!sr) return NULL;
+    sr->doc = doc_new("", 0, 0, cfg->ot_window, cfg->max_doc_bytes);
+    if (!sr->doc) {
+        free(sr);
+        return NULL;
+    }
+    sroom_insert(sc, sr);
+    return sr;
+}
+
+doc *store_room_doc(struct store_room *sr) { return sr->doc; }
+const char *store_room_name(const struct store_room *sr, size_t *len) { *len = sr->name_len; return sr->name; }
+void *store_room_live(const struct store_room *sr) { return sr->live; }
+void store_room_set_live(struct store_room *sr, void *room) { sr->live = room; }
+uint64_t store_room_durable_rev(const struct store_room *sr) { return sr->durable_rev; }
+uint64_t store_room_chat_seq(const struct store_room *sr) { return sr->chat_seq; }
+uint64_t store_room_next_chat_seq(struct store_room *sr) { return ++sr->chat_seq; }
+uint32_t store_room_chat_count(const struct store_room *sr) { return sr->chat_count; }
+
+const char *store_room_chat(const struct store_room *sr, uint32_t i, size_t *len)
+{
+    const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];
+    *len = m->len;
+    return m->json;
+}
+
+uint64_t store_room_oldest_op(const struct store_room *sr)
+{
+    return sr->ops_count ? sr->ops[sr->ops_head].rev : doc_rev(sr->doc) + 1;
+}
+
+const struct store_op *store_room_op(const struct store_room *sr, uint64_t rev)
+{
+    if (!sr->ops_count) return NULL;
+    uint64_t oldest = sr->ops[sr->ops_head].rev;
+    if (rev < oldest || rev - oldest >= sr->ops_count) return NULL;
+    return &sr->ops[(sr->ops_head + (rev - oldest)) % sr->ops_cap];
+}
+
+/* ---- segments ---- */
+
+static int open_segment(struct store *st, char name[32], char *err, size_t errlen)
+{
+    uint64_t seq = atomic_fetch_add(&st->next_seg, 1);
+    snprintf(name, 32, "seg-%016" PRIu64 ".log", seq);
+    int fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "--data-dir %s: creating %s: %s", st->cfg.data_dir, name, strerror(errno));
+        return -1;
+    }
+    /* the new name must survive a crash before its first record is acked */
+    if (fsync(st->dirfd)) {
+        snprintf(err, errlen, "--data-dir %s: fsync: %s", st->cfg.data_dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- the write path ---- */
+
+bool store_core_unavailable(const struct store_core *sc)
+{
+    return sc->unavailable || sc->fill.len > FILL_LIMIT;
+}
+
+static void set_unavailable(struct store_core *sc, bool on, int err)
+{
+    if (on == sc->unavailable) return;
+    sc->unavailable = on;
+    if (on) {
+        atomic_fetch_add(&sc->st->degraded, 1);
+        log_error("op log: writing to %s failed: %s; refusing ops, retrying every %d ms",
+                  sc->st->cfg.data_dir, strerror(err), RETRY_MS);
+    } else {
+        atomic_fetch_sub(&sc->st->degraded, 1);
+        log_info("op log: writes succeed again; accepting ops");
+    }
+}
+
+static void rotate(struct store_core *sc)
+{
+    char err[256], name[32];
+    int fd = open_segment(sc->st, name, err, sizeof err);
+    if (fd < 0) {
+        log_warn("op log: rotation failed (%s); continuing in the current segment", err);
+        return;
+    }
+    close(sc->fd);
+    sc->fd = fd;
+    memcpy(sc->seg_name, name, sizeof sc->seg_name);
+    sc->seg_off = 0;
+}
+
+static void submit_chain(struct store_core *sc)
+{
+    struct core *co = sc->co;
+    if (sc->flight_written == 0 && sc->seg_off >= sc->st->cfg.segment_bytes) rotate(sc);
+    bool sync = sc->st->cfg.fsync_mode != FSYNC_OFF;
+    /* both SQEs in the same submission, or the link would be cut */
+    if (io_uring_sq_space_left(&co->ring) < 2) io_uring_submit(&co->ring);
+    struct io_uring_sqe *sqe = core_sqe(co);
+    io_uring_prep_write(sqe, sc->fd, sc->flight.p + sc->flight_written,
+                        (unsigned)(sc->flight.len - sc->flight_written), sc->seg_off + sc->flight_written);
+    io_uring_sqe_set_data64(sqe, ud_make(UD_STORE, UD_STORE_WRITE));
+    sc->inflight = 1;
+    if (sync) {
+        sqe->flags |= IOSQE_IO_LINK;
+        sqe = core_sqe(co);
+        io_uring_prep_fsync(sqe, sc->fd, IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data64(sqe, ud_make(UD_STORE, UD_STORE_FSYNC));
+        sc->inflight = 2;
+    }
+    sc->chain_err = 0;
+    sc->chain_synced = false;
+    sc->fsync_failed = false;
+    sc->t_submit = clock_ns();
+}
+
+uint32_t store_flush(struct store_core *sc)
+{
+    if (!sc || !sc->co || sc->inflight) return UINT32_MAX;
+    if (sc->flight.len) {
+        if (sc->unavailable) return UINT32_MAX;     /* store_tick retries */
+        submit_chain(sc);                           /* a short write made progress: go on */
+        return UINT32_MAX;
+    }
+    if (!sc->fill.len) return UINT32_MAX;
+    if (sc->st->cfg.fsync_mode == FSYNC_BATCH && sc->fill.len < BATCH_MAX_BYTES) {
+        /* at most one write + fdatasync per interval: an idle log writes at once, a busy one
+         * gathers up to an interval's worth of records per fdatasync */
+        uint64_t gap_ns = (uint64_t)sc->st->cfg.fsync_interval_ms * 1000000u, now = clock_ns();
+        if (now - sc->t_submit < gap_ns) {
+            uint64_t left = gap_ns - (now - sc->t_submit);
+            return (uint32_t)((left + 999999) / 1000000);
+        }
+    }
+    struct store_buf t = sc->flight;
+    sc->flight = sc->fill;
+    sc->fill = t;
+    sc->fill.len = 0;
+    sc->flight_written = 0;
+    submit_chain(sc);
+    return UINT32_MAX;
+}
+
+static void release_waiters(struct store_core *sc)
+{
+    while (sc->w_len && sc->w[sc->w_head].end <= sc->durable) {
+        struct waiter wt = sc->w[sc->w_head];
+        sc->w_head = (sc->w_head + 1) % sc->w_cap;
+        sc->w_len--;
+        if (wt.chat) {
+            sroom_push_chat(wt.sr, sc->st->cfg.chat_history, wt.rev, wt.ts, wt.chat, wt.chat_len);
+            if (sc->on_chat) sc->on_chat(sc->co, wt.sr, wt.chat, wt.chat_len);
+            free(wt.chat);
+            continue;
+        }
+        if (wt.rev > wt.sr->durable_rev) wt.sr->durable_rev = wt.rev;
+        if (sc->on_durable) sc->on_durable(sc->co, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen);
+    }
+}
+
+static void chain_done(struct store_core *sc)
+{
+    bool sync = sc->st->cfg.fsync_mode != FSYNC_OFF;
+    bool complete = sc->flight_written == sc->flight.len;
+    if (complete && !sc->chain_err && (!sync || sc->chain_synced)) {
+        sc->seg_off += sc->flight.len;
+        sc->durable += sc->flight.len;
+        sc->flight.len = 0;
+        sc->flight_written = 0;
+        set_unavailable(sc, false, 0);
+        release_waiters(sc);
+        return;
+    }
+    if (sc->fsync_failed) sc->flight_written = 0;   /* pages may be lost: write it all again */
+    if (sc->chain_err) {
+        stat_add(&sc->co->stats.store_errors, 1);
+        set_unavailable(sc, true, -sc->chain_err);
+        sc->retry_at_ms = clock_ms() + RETRY_MS;
+    }
+    /* else a short write that made progress: store_flush resubmits the rest */
+}
+
+void store_on_cqe(struct store_core *sc, struct io_uring_cqe *cqe)
+{
+    uint64_t kind = cqe->user_data & 0xFF, now = clock_ns();
+    int res = cqe->res;
+    if (kind == UD_STORE_WRITE) {
+        hist_observe(&sc->co->stats.store_write, now - sc->t_submit);
+        sc->t_written = now;
+        if (res < 0) {
+            sc->chain_err = res;
+        } else if (res == 0 && sc->flight_written < sc->flight.len) {
+            sc->chain_err = -ENOSPC;                /* no progress: treat as full */
+        } else {
+            sc->flight_written += (size_t)res;
+        }
+    } else {
+        if (res == 0) {
+            sc->chain_synced = true;
+            hist_observe(&sc->co->stats.store_fsync, now - sc->t_written);
+        } else if (res != -ECANCELED) {
+            sc->chain_err = res;
+            sc->fsync_failed = true;
+        }
+    }
+    if (--sc->inflight == 0) chain_done(sc);
+}
+
+void store_tick(struct store_core *sc)
+{
+    if (!sc || !sc->co || sc->inflight || !sc->unavailable || !sc->flight.len) return;
+    if (clock_ms() < sc->retry_at_ms) return;
+    submit_chain(sc);
+}
+
+void store_core_finish(struct store_core *sc)
+{
+    if (!sc || !sc->co) return;
+    sc->on_durable = NULL;                 /* connections are going away: no more acks */
+    sc->on_chat = NULL;
+    struct core *co = sc->co;
+    uint64_t deadline = clock_ms() + 5000;
+    while (clock_ms() < deadline) {
+        if (!sc->inflight) {
+            if (sc->unavailable || (!sc->flight.len && !sc->fill.len)) break;
+            if (!sc->flight.len) {
+                struct store_buf t = sc->flight;
+                sc->flight = sc->fill;
+                sc->fill = t;
+                sc->fill.len = 0;
+                sc->flight_written = 0;
+            }
+            submit_chain(sc);
+        }
+        struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000L };
+        struct io_uring_cqe *first;
+        io_uring_submit_and_wait_timeout(&co->ring, &first, 1, &ts, NULL);
+        unsigned head, n = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&co->ring, head, cqe) {
+            if (ud_kind_of(cqe->user_data) == UD_STORE) store_on_cqe(sc, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&co->ring, n);
+    }
+    if (sc->flight.len || sc->fill.len)
+        log_warn("op log: %zu bytes not written at exit (nothing acked is among them)", sc->flight.len + sc->fill.len);
+}
+
+static bool push_waiter(struct store_core *sc, struct waiter w)
+{
+    if (sc->w_len == sc->w_cap) {
+        size_t cap = sc->w_cap ? sc->w_cap * 2 : 256;
+        struct waiter *n = malloc(cap * sizeof *n);
+        if (!n) return false;
+        for (size_t i = 0; i < sc->w_len; i++) n[i] = sc->w[(sc->w_head + i) % sc->w_cap];
+        free(sc->w);
+        sc->w = n;
+        sc->w_cap = cap;
+        sc->w_head = 0;
+    }
+    sc->w[(sc->w_head + sc->w_len++) % sc->w_cap] = w;
+    return true;
+}
+
+static void fill_appended(struct store_core *sc, size_t before)
+{
+    sc->appended += sc->fill.len - before;
+}
+
+bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev, uint64_t ts,
+                     const char *from, size_t from_len, const char *op_json, size_t op_len,
+                     uint32_t conn_idx, uint32_t conn_gen)
+{
+    size_t before = sc->fill.len;
+    char *f = malloc(from_len ? from_len : 1), *o = malloc(op_len ? op_len : 1);
+    if (!f || !o || !store_encode_op(&sc->fill, sr->name, sr->name_len, rev, ts, from, from_len, op_json, op_len)) {
+        free(f);
+        free(o);
+        return false;
+    }
+    memcpy(f, from, from_len);
+    memcpy(o, op_json, op_len);
+    size_t op_end = sc->appended + (sc->fill.len - before);
+    if (!push_waiter(sc, (struct waiter){ op_end, sr, rev, conn_idx, conn_gen, NULL, 0, 0 }) ||
+        !sroom_push_op(sr, rev, ts, f, (uint32_t)from_len, o, (uint32_t)op_len)) {
+        /* the op is applied to the doc already: it must be written; drop the waiter only */
+        free(f);
+        free(o);
+        log_warn("op log: out of memory tracking op %s@%" PRIu64, sr->name, rev);
+    }
+    if (rev - sr->snap_rev >= sc->st->cfg.snapshot_every) {
+        const ot_text *t = doc_text(sr->doc);
+        if (t->bytes > STORE_MAX_RECORD - 1024)
+            log_warn("op log: room %s: document too large for a snapshot record; recovery replays its ops", sr->name);
+        else
+            store_encode_snapshot(&sc->fill, sr->name, sr->name_len, rev, sr->chat_seq, t->utf8 ? t->utf8 : "", t->bytes);
+        sr->snap_rev = rev;        /* tried: next one in --snapshot-every ops */
+    }
+    fill_appended(sc, before);
+    return true;
+}
+
+bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
+                       const char *json, size_t len)
+{
+    if (store_core_unavailable(sc)) return false;
+    size_t before = sc->fill.len;
+    char *copy = malloc(len ? len : 1);
+    if (!copy || !store_encode_chat(&sc->fill, sr->name, sr->name_len, seq, ts, json, len)) {
+        free(copy);
+        return false;
+    }
+    memcpy(copy, json, len);
+    if (!push_waiter(sc, (struct waiter){ sc->appended + (sc->fill.len - before), sr, seq, 0, 0, copy, (uint32_t)len, ts })) {
+        sc->fill.len = before;
+        free(copy);
+        return false;
+    }
+    fill_appended(sc, before);
+    return true;
+}
+
+void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
+                          const char *json, size_t len)
+{
+    sroom_push_chat(sr, sc->st->cfg.chat_history, seq, ts, json, len);
+}
+
+void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, store_chat_fn on_chat)
+{
+    sc->co = co;
+    sc->on_durable = on_durable;
+    sc->on_chat = on_chat;
+}
+
+struct store_core *store_core_of(struct store *st, uint32_t core) { return &st->cores[core]; }
+bool store_degraded(const struct store *st) { return st && atomic_load(&((struct store *)st)->degraded) > 0; }
+
+/* ---- recovery ---- */
+
+struct rop { uint64_t rev, ts; const uint8_t *from, *json; uint32_t from_len, json_len; };
+struct rchat { uint64_t seq, ts; const uint8_t *json; uint32_t len; };
+struct rroom {
+    struct rroom *next;
+    char name[ROOM_NAME_MAX + 1];
+    size_t name_len;
+    bool has_snap;
+    uint64_t snap_rev, snap_chat_seq;
+    const uint8_t *snap_text;
+    uint32_t snap_len;
+    struct rop *ops;
+    size_t nops, ops_cap;
+    struct rchat *chats;
+    size_t nchats, chats_cap;
+};
+
+struct recovery {
+    struct rroom **buckets;
+    uint32_t nbuckets;
+    uint8_t **images;            /* segment contents, alive until rooms are built */
+    size_t nimages, images_cap;
+    const char *file;            /* segment being parsed, for errors */
+    size_t bad_off;
+    bool bad;                    /* a payload that passed its CRC but does not parse */
+    size_t nrecords;
+};
+
+static struct rroom *rroom_get(struct recovery *rc, const uint8_t *name, size_t len)
+{
+    uint64_t h = fnv1a((const char *)name, len);
+    struct rroom **p = &rc->buckets[h & (rc->nbuckets - 1)];
+    for (struct rroom *r = *p; r; r = r->next)
+        if (r->name_len == len && !memcmp(r->name, name, len)) return r;
+    struct rroom *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    memcpy(r->name, name, len);
+    r->name_len = len;
+    r->next = *p;
+    *p = r;
+    return r;
+}
+
+struct rd { const uint8_t *p; size_t n; bool ok; };
+static const uint8_t *rd_take(struct rd *r, size_t n)
+{
+    if (!r->ok || r->n < n) { r->ok = false; return NULL; }
+    const uint8_t *p = r->p;
+    r->p += n;
+    r->n -= n;
+    return p;
+}
+static uint64_t rd_u64(struct rd *r) { const uint8_t *p = rd_take(r, 8); return p ? get_u64(p) : 0; }
+static const uint8_t *rd_str8(struct rd *r, uint32_t *len)
+{
+    const uint8_t *l = rd_take(r, 1);
+    *len = l ? *l : 0;
+    return rd_take(r, *len);
+}
+static const uint8_t *rd_str32(struct rd *r, uint32_t *len)
+{
+    const uint8_t *l = rd_take(r, 4);
+    *len = l ? get_u32(l) : 0;
+    return rd_take(r, *len);
+}
+
+#define GROW(arr, n, cap) \
+    ((n) < (cap) || ((cap) = (cap) ? (cap) * 2 : 16, ((arr) = realloc((arr), (cap) * sizeof *(arr))) != NULL))
+
+static void on_record(void *arg, const uint8_t *payload, size_t len, size_t off)
+{
+    struct recovery *rc = arg;
+    if (rc->bad) return;
+    struct rd r = { payload + 1, len - 1, true };
+    uint32_t nl;
+    const uint8_t *name = rd_str8(&r, &nl);
+    struct rroom *rm = r.ok && nl >= 1 && nl <= ROOM_NAME_MAX ? rroom_get(rc, name, nl) : NULL;
+    if (!rm) goto bad;
+    switch (payload[0]) {
+    case STORE_REC_OP: {
+        struct rop o;
+        o.rev = rd_u64(&r);
+        o.ts = rd_u64(&r);
+        o.from = rd_str8(&r, &o.from_len);
+        o.json = rd_str32(&r, &o.json_len);
+        if (!r.ok || o.rev == 0 || !GROW(rm->ops, rm->nops, rm->ops_cap)) goto bad;
+        rm->ops[rm->nops++] = o;
+        break;
+    }
+    case STORE_REC_SNAPSHOT: {
+        uint64_t rev = rd_u64(&r), cs = rd_u64(&r);
+        uint32_t tl;
+        const uint8_t *t = rd_str32(&r, &tl);
+        if (!r.ok) goto bad;
+        if (!rm->has_snap || rev > rm->snap_rev) {
+            rm->has_snap = true;
+            rm->snap_rev = rev;
+            rm->snap_chat_seq = cs;
+            rm->snap_text = t;
+            rm->snap_len = tl;
+        }
+        break;
+    }
+    case STORE_REC_CHAT: {
+        struct rchat c;
+        c.seq = rd_u64(&r);
+        c.ts = rd_u64(&r);
+        c.json = rd_str32(&r, &c.len);
+        if (!r.ok || !GROW(rm->chats, rm->nchats, rm->chats_cap)) goto bad;
+        rm->chats[rm->nchats++] = c;
+        break;
+    }
+    default:
+        goto bad;
+    }
+    rc->nrecords++;
+    return;
+bad:
+    rc->bad = true;
+    rc->bad_off = off;
+}
+
+static int cmp_rop(const void *a, const void *b)
+{
+    const struct rop *x = a, *y = b;
+    return x->rev < y->rev ? -1 : x->rev > y->rev;
+}
+static int cmp_rchat(const void *a, const void *b)
+{
+    const struct rchat *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static char *dup_bytes(const uint8_t *p, size_t n)
+{
+    char *c = malloc(n ? n : 1);
+    if (c) memcpy(c, p, n);
+    return c;
+}
+
+/* Builds the stored room of rm and puts it on its owner's table. */
+static int build_room(struct store *st, struct rroom *rm, char *err, size_t errlen)
+{
+    const struct config *cfg = &st->cfg;
+    if (rm->nops) qsort(rm->ops, rm->nops, sizeof *rm->ops, cmp_rop);
+    size_t kept = 0;
+    for (size_t i = 0; i < rm->nops; i++) {
+        if (kept && rm->ops[kept - 1].rev == rm->ops[i].rev) {
+            log_warn("room %s: op rev %" PRIu64 " stored twice; the first is used", rm->name, rm->ops[i].rev);
+            continue;
+        }
+        rm->ops[kept++] = rm->ops[i];
+    }
+    rm->nops = kept;
+    uint64_t base = rm->has_snap ? rm->snap_rev : 0;
+    struct store_room *sr = sroom_new(cfg, rm->name, rm->name_len);
+    if (!sr) goto oom;
+    sr->doc = doc_new(rm->has_snap ? (const char *)rm->snap_text : "", rm->has_snap ? rm->snap_len : 0, base,
+                      cfg->ot_window, cfg->max_doc_bytes);
+    if (!sr->doc) {
+        snprintf(err, errlen, "room %s: the snapshot at rev %" PRIu64 " is not valid UTF-8 or is over --max-doc-bytes",
+                 rm->name, base);
+        sroom_free(sr);
+        return 3;
+    }
+    ot_op op;
+    ot_op_init(&op);
+    size_t applied_to = 0;     /* ops[0..applied_to) are <= the doc's revision */
+    for (size_t i = 0; i < rm->nops; i++) {
+        struct rop *o = &rm->ops[i];
+        uint64_t cur = doc_rev(sr->doc);
+        if (o->rev <= cur) {
+            applied_to = i + 1;
+            continue;
+        }
+        if (o->rev != cur + 1) {
+            if (cfg->recover_truncate) {
+                log_error("room %s: ops %" PRIu64 "..%" PRIu64 " missing; dropping %zu later ops (--recover-truncate)",
+                          rm->name, cur + 1, o->rev - 1, rm->nops - i);
+                break;
+            }
+            snprintf(err, errlen, "room %s: ops %" PRIu64 "..%" PRIu64 " are missing from the log (a segment was lost or cut); "
+                     "start with --recover-truncate to keep the room at rev %" PRIu64, rm->name, cur + 1, o->rev - 1, cur);
+            ot_op_free(&op);
+            sroom_free(sr);
+            return 3;
+        }
+        int rc = ot_op_parse(&op, (const char *)o->json, o->json_len);
+        if (rc == OT_OK) rc = doc_receive(sr->doc, (int64_t)cur, &op);
+        if (rc != OT_OK) {
+            snprintf(err, errlen, "room %s: stored op rev %" PRIu64 " does not apply to the document (%s)", rm->name,
+                     o->rev, rc == DOC_ETOOBIG ? "over --max-doc-bytes" : "bad op");
+            ot_op_free(&op);
+            sroom_free(sr);
+            return 3;
+        }
+        applied_to = i + 1;
+    }
+    ot_op_free(&op);
+    /* history: the longest contiguous run of ops ending at the doc's revision */
+    size_t end = applied_to, start = end;
+    uint64_t want = doc_rev(sr->doc);
+    while (start > 0 && rm->ops[start - 1].rev == want && end - start < cfg->history_window) {
+        start--;
+        want--;
+    }
+    sr->durable_rev = doc_rev(sr->doc);
+    for (size_t i = start; i < end; i++) {
+        struct rop *o = &rm->ops[i];
+        char *f = dup_bytes(o->from, o->from_len), *j = dup_bytes(o->json, o->json_len);
+        if (!f || !j || !sroom_push_op(sr, o->rev, o->ts, f, o->from_len, j, o->json_len)) {
+            free(f);
+            free(j);
+            sroom_free(sr);
+            goto oom;
+        }
+    }
+    sr->snap_rev = rm->has_snap ? rm->snap_rev : 0;
+    if (rm->nchats) qsort(rm->chats, rm->nchats, sizeof *rm->chats, cmp_rchat);
+    kept = 0;
+    for (size_t i = 0; i < rm->nchats; i++)          /* a checkpoint may repeat what it copied */
+        if (!kept || rm->chats[kept - 1].seq != rm->chats[i].seq) rm->chats[kept++] = rm->chats[i];
+    rm->nchats = kept;
+    sr->chat_seq = rm->has_snap ? rm->snap_chat_seq : 0;
+    size_t c0 = rm->nchats > cfg->chat_history ? rm->nchats - cfg->chat_history : 0;
+    for (size_t i = 0; i < rm->nchats; i++) {
+        if (rm->chats[i].seq > sr->chat_seq) sr->chat_seq = rm->chats[i].seq;
+        if (i >= c0 && !sroom_push_chat(sr, cfg->chat_history, rm->chats[i].seq, rm->chats[i].ts,
+                                        (const char *)rm->chats[i].json, rm->chats[i].len)) {
+            sroom_free(sr);
+            goto oom;
+        }
+    }
+    sroom_insert(&st->cores[room_owner(rm->name, rm->name_len, st->ncores)], sr);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory rebuilding room %s", rm->name);
+    return 1;
+}
+
+static int read_whole(int dirfd, const char *name, uint8_t **out, size_t *len)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat sb;
+    if (fstat(fd, &sb)) { int e = -errno; close(fd); return e; }
+    size_t n = (size_t)sb.st_size, got = 0;
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p) { close(fd); return -ENOMEM; }
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { int e = r < 0 ? -errno : -EIO; free(p); close(fd); return e; }
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = p;
+    *len = n;
+    return 0;
+}
+
+static int truncate_segment(int dirfd, const char *name, size_t len)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int r = ftruncate(fd, (off_t)len) || fsync(fd) ? -errno : 0;
+    close(fd);
+    return r;
+}
+
+static void recovery_free(struct recovery *rc)
+{
+    for (uint32_t b = 0; b < rc->nbuckets; b++) {
+        struct rroom *r = rc->buckets[b];
+        while (r) {
+            struct rroom *n = r->next;
+            free(r->ops);
+            free(r->chats);
+            free(r);
+            r = n;
+        }
+    }
+    free(rc->buckets);
+    for (size_t i = 0; i < rc->nimages; i++) free(rc->images[i]);
+    free(rc->images);
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t n, uint64_t *off)
+{
+    while (n) {
+        ssize_t r = pwrite(fd, p, n, (off_t)*off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r;
+        n -= (size_t)r;
+        *off += (uint64_t)r;
+    }
+    return true;
+}
+
+/* Startup compaction: everything the rooms need (a snapshot, the ops of the history window,
+ * the kept chat) is written to one new segment and made durable, then the old segments are
+ * removed. A crash in between leaves both: recovery ignores the repeated ops and chat. Ops
+ * older than the history window leave the disk here. Failure is not fatal: the old segments
+ * stay. */
+static void checkpoint(struct store *st, char **names, size_t nnames, size_t old_bytes)
+{
+    char name[32], err[256];
+    int fd = open_segment(st, name, err, sizeof err);
+    if (fd < 0) {
+        log_warn("op log: no compaction: %s", err);
+        return;
+    }
+    struct store_buf b = { 0 };
+    uint64_t off = 0;
+    bool ok = true;
+    size_t nrooms = 0;
+    for (uint32_t c = 0; c < st->ncores && ok; c++) {
+        struct store_core *sc = &st->cores[c];
+        for (uint32_t k = 0; k < sc->nbuckets && ok; k++)
+            for (struct store_room *sr = sc->buckets[k]; sr && ok; sr = sr->hnext) {
+                const ot_text *t = doc_text(sr->doc);
+                ok = store_encode_snapshot(&b, sr->name, sr->name_len, doc_rev(sr->doc), sr->chat_seq,
+                                           t->utf8 ? t->utf8 : "", t->bytes);
+                for (uint32_t i = 0; i < sr->ops_count && ok; i++) {
+                    const struct store_op *o = &sr->ops[(sr->ops_head + i) % sr->ops_cap];
+                    ok = store_encode_op(&b, sr->name, sr->name_len, o->rev, o->ts, o->from, o->from_len, o->op, o->op_len);
+                }
+                for (uint32_t i = 0; i < sr->chat_count && ok; i++) {
+                    const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];
+                    ok = store_encode_chat(&b, sr->name, sr->name_len, m->seq, m->ts, m->json, m->len);
+                }
+                if (ok && b.len >= (8u << 20)) {
+                    ok = write_all(fd, b.p, b.len, &off);
+                    b.len = 0;
+                }
+                sr->snap_rev = doc_rev(sr->doc);
+                nrooms++;
+            }
+    }
+    if (ok) ok = write_all(fd, b.p, b.len, &off) && fdatasync(fd) == 0 && fsync(st->dirfd) == 0;
+    store_buf_free(&b);
+    close(fd);
+    if (!ok) {
+        log_warn("op log: compaction failed (%s); keeping the old segments", strerror(errno));
+        unlinkat(st->dirfd, name, 0);
+        return;
+    }
+    for (size_t i = 0; i < nnames; i++) unlinkat(st->dirfd, names[i], 0);
+    fsync(st->dirfd);
+    log_info("op log: compacted %zu segments (%zu bytes) into %s (%llu bytes, %zu rooms)", nnames, old_bytes, name,
+             (unsigned long long)off, nrooms);
+}
+
+static int recover(struct store *st, char *err, size_t errlen)
+{
+    const struct config *cfg = &st->cfg;
+    struct recovery rc = { .nbuckets = 4096 };
+    rc.buckets = calloc(rc.nbuckets, sizeof *rc.buckets);
+    if (!rc.buckets) return 1;
+    int dfd = dup(st->dirfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(errno));
+        if (dfd >= 0) close(dfd);
+        recovery_free(&rc);
+        return 1;
+    }
+    char **names = NULL;
+    size_t nnames = 0, names_cap = 0;
+    struct dirent *de;
+    uint64_t max_seq = 0;
+    while ((de = readdir(d))) {
+        unsigned long long seq;
+        int used = 0;
+        if (sscanf(de->d_name, "seg-%16llu.log%n", &seq, &used) != 1 || de->d_name[used] || strlen(de->d_name) != 24) continue;
+        if (seq > max_seq) max_seq = seq;
+        if (!GROW(names, nnames, names_cap) || !(names[nnames] = strdup(de->d_name))) {
+            closedir(d);
+            snprintf(err, errlen, "out of memory listing %s", cfg->data_dir);
+            return 1;
+        }
+        nnames++;
+    }
+    closedir(d);
+    if (nnames) qsort(names, nnames, sizeof *names, cmp_name);
+    atomic_store(&st->next_seg, max_seq + 1);
+    int code = 0;
+    size_t total_records = 0, total_bytes = 0, nonempty = 0;
+    for (size_t i = 0; i < nnames && !code; i++) {
+        uint8_t *img = NULL;
+        size_t len = 0;
+        int r = read_whole(st->dirfd, names[i], &img, &len);
+        if (r) {
+            snprintf(err, errlen, "--data-dir %s: reading %s: %s", cfg->data_dir, names[i], strerror(-r));
+            code = 1;
+            break;
+        }
+        if (len == 0) {                       /* a run that never wrote: nothing to keep */
+            free(img);
+            unlinkat(st->dirfd, names[i], 0);
+            continue;
+        }
+        nonempty++;
+        if (!GROW(rc.images, rc.nimages, rc.images_cap)) { free(img); code = 1; snprintf(err, errlen, "out of memory"); break; }
+        rc.images[rc.nimages++] = img;
+        size_t valid, n;
+        const char *why;
+        rc.file = names[i];
+        rc.bad = false;
+        enum store_scan s = store_scan(img, len, &valid, &n, &why, on_record, &rc);
+        if (rc.bad) {            /* a record with a good CRC that does not parse: treat as corrupt */
+            s = STORE_SCAN_CORRUPT;
+            valid = rc.bad_off;
+            why = "record with a valid CRC but an unknown layout";
+        }
+        if (s == STORE_SCAN_TORN) {
+            log_warn("op log: %s: dropping %zu bytes at offset %zu (%s): a write cut short by a crash, or a damaged last record",
+                     names[i], len - valid, valid, why);
+            if ((r = truncate_segment(st->dirfd, names[i], valid))) {
+                snprintf(err, errlen, "--data-dir %s: truncating %s: %s", cfg->data_dir, names[i], strerror(-r));
+                code = 1;
+            }
+        } else if (s == STORE_SCAN_CORRUPT) {
+            if (!cfg->recover_truncate) {
+                snprintf(err, errlen, "--data-dir %s: segment %s is corrupt at offset %zu (%s) with %zu more bytes after it; "
+                         "refusing to start. Restore the file, or start with --recover-truncate to cut the segment there "
+                         "(dropping those bytes, which may hold acked ops)", cfg->data_dir, names[i], valid, why, len - valid);
+                code = 3;
+            } else {
+                log_error("op log: %s: corrupt at offset %zu (%s): dropping the %zu bytes from there (--recover-truncate)",
+                          names[i], valid, why, len - valid);
+                if ((r = truncate_segment(st->dirfd, names[i], valid))) {
+                    snprintf(err, errlen, "--data-dir %s: truncating %s: %s", cfg->data_dir, names[i], strerror(-r));
+                    code = 1;
+                }
+            }
+        }
+        total_records += n;
+        total_bytes += valid;
+    }
+    size_t nrooms = 0;
+    for (uint32_t b = 0; b < rc.nbuckets && !code; b++)
+        for (struct rroom *r = rc.buckets[b]; r && !code; r = r->next) {
+            code = build_room(st, r, err, errlen);
+            nrooms++;
+        }
+    if (!code)
+        log_info("op log: recovered %zu rooms from %zu records (%zu bytes) in %s", nrooms, total_records, total_bytes,
+                 cfg->data_dir);
+    recovery_free(&rc);
+    if (!code && nonempty > 1 && total_bytes > cfg->segment_bytes) checkpoint(st, names, nnames, total_bytes);
+    for (size_t i = 0; i < nnames; i++) free(names[i]);
+    free(names);
+    return code;
+}
+
+int store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err, size_t errlen)
+{
+    *out = NULL;
+    crc_init();
+    struct store *st = calloc(1, sizeof *st);
+    if (!st) return 1;
+    st->cfg = *cfg;
+    st->ncores = ncores;
+    st->dirfd = st->lockfd = -1;
+    st->cores = calloc(ncores, sizeof *st->cores);
+    if (!st->cores) { free(st); return 1; }
+    for (uint32_t i = 0; i < ncores; i++) {
+        struct store_core *sc = &st->cores[i];
+        sc->st = st;
+        sc->id = i;
+        sc->fd = -1;
+        sc->nbuckets = 256;
+        sc->buckets = calloc(sc->nbuckets, sizeof *sc->buckets);
+        if (!sc->buckets) { store_close(st); return 1; }
+    }
+    int code = 1;
+    if (mkdir(cfg->data_dir, 0755) && errno != EEXIST) {
+        snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(errno));
+        goto fail;
+    }
+    st->dirfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->dirfd < 0) {
+        snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(errno));
+        goto fail;
+    }
+    st->lockfd = openat(st->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (st->lockfd < 0 || flock(st->lockfd, LOCK_EX | LOCK_NB)) {
+        snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir,
+                 errno == EWOULDBLOCK ? "in use by another ringroom process (LOCK is held)" : strerror(errno));
+        goto fail;
+    }
+    if ((code = recover(st, err, errlen))) goto fail;
+    code = 1;
+    for (uint32_t i = 0; i < ncores; i++)
+        if ((st->cores[i].fd = open_segment(st, st->cores[i].seg_name, err, errlen)) < 0) goto fail;
+    *out = st;
+    return 0;
+fail:
+    store_close(st);
+    return code;
+}
+
+void store_close(struct store *st)
+{
+    if (!st) return;
+    for (uint32_t i = 0; st->cores && i < st->ncores; i++) {
+        struct store_core *sc = &st->cores[i];
+        for (uint32_t b = 0; b < sc->nbuckets && sc->buckets; b++) {
+            struct store_room *r = sc->buckets[b];
+            while (r) {
+                struct store_room *n = r->hnext;
+                sroom_free(r);
+                r = n;
+            }
+        }
+        free(sc->buckets);
+        store_buf_free(&sc->fill);
+        store_buf_free(&sc->flight);
+        for (size_t k = 0; k < sc->w_len; k++) free(sc->w[(sc->w_head + k) % sc->w_cap].chat);
+        free(sc->w);
+        if (sc->fd >= 0) {
+            close(sc->fd);
+            if (sc->seg_off == 0 && !sc->inflight) unlinkat(st->dirfd, sc->seg_name, 0);   /* never written */
+        }
+    }
+    free(st->cores);
+    if (st->lockfd >= 0) close(st->lockfd);
+    if (st->dirfd >= 0) close(st->dirfd);
+    free(st);
+}

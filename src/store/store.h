@@ -1,0 +1,145 @@
+/* store.h: durable storage of rooms (issue 6): the embedded op log (src/store/oplog.c).
+ *
+ * What is stored: every accepted OT op {room, rev, op JSON, from, ts}, every chat message,
+ * and per-room snapshots {room, rev, doc text, chat seq} every --snapshot-every ops. Each
+ * core appends to its own segment files in --data-dir through its own io_uring
+ * (IORING_OP_WRITE linked to IORING_OP_FSYNC/DATASYNC), so no core ever blocks on the disk
+ * and no lock is shared. Records are framed with a length and CRC32C (docs/persistence.md).
+ *
+ * Durability: store_append_op() returns at once; the op is "durable" when the fdatasync
+ * covering its bytes completed (group commit: one write + fdatasync in flight per core, all
+ * records appended meanwhile go in the next one). Then the core's on_durable callback runs
+ * (room.c sends the ack and broadcasts the op). With --fsync off the write completion is
+ * enough (page cache: survives a process crash, not a power loss).
+ *
+ * Recovery: store_open() (main thread, before any core runs) reads every segment of every
+ * core, whatever the thread count was when it was written, truncates torn tails, refuses
+ * corruption in the middle of a segment (unless --recover-truncate), and rebuilds every
+ * room (doc at its latest revision, the last --history-window ops, the last --chat-history
+ * chat messages) into the table of the core that owns it now. Those "stored rooms" stay in
+ * memory for the life of the process: a room freed when empty keeps its stored room, so a
+ * later join finds its document.
+ *
+ * Ownership: struct store belongs to the server (main thread creates and frees it); a
+ * store_core and its stored rooms belong to one core after the cores start; a stored room
+ * owns its doc (room.c borrows it while the room is in memory).
+ */
+#ifndef RINGROOM_STORE_H
+#define RINGROOM_STORE_H
+
+#include "config.h"
+#include "doc.h"
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct core;
+struct store;
+struct store_core;
+struct store_room;
+
+/* One op of a room's history (in memory: the last --history-window of each room). */
+struct store_op {
+    uint64_t rev;            /* the revision this op created (1 = first op) */
+    uint64_t ts;             /* server wall clock, ms since the epoch */
+    char *from;              /* participant id */
+    char *op;                /* ot.js JSON, as applied by the server */
+    uint32_t from_len, op_len;
+};
+
+/* ---- process ---- */
+
+/* Opens --data-dir (creating it), locks it, recovers every segment and prepares one
+ * store_core per core with a fresh segment. On failure writes one message to err and
+ * returns an exit code (3: corrupt data, 1: anything else); 0 on success. */
+int store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err, size_t errlen);
+void store_close(struct store *st);
+struct store_core *store_core_of(struct store *st, uint32_t core);
+/* Any core's writes failing right now (for /health). */
+bool store_degraded(const struct store *st);
+
+/* ---- one core (its thread only) ---- */
+
+typedef void (*store_durable_fn)(struct core *co, struct store_room *sr, uint64_t rev,
+                                 uint32_t conn_idx, uint32_t conn_gen);
+typedef void (*store_chat_fn)(struct core *co, struct store_room *sr, const char *json, size_t len);
+void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, store_chat_fn on_chat);
+/* Before the loop submits: starts a write if records wait and it is time. Returns the ms
+ * until it wants to be woken to write (UINT32_MAX: nothing waits). */
+uint32_t store_flush(struct store_core *sc);
+/* A completion with ud_kind UD_STORE. */
+void store_on_cqe(struct store_core *sc, struct io_uring_cqe *cqe);
+/* Timer tick: retries failed writes. */
+void store_tick(struct store_core *sc);
+/* The core is stopping: writes what is pending and waits for it (bounded). */
+void store_core_finish(struct store_core *sc);
+/* Writes are failing (ENOSPC, EIO...): new ops must be refused. */
+bool store_core_unavailable(const struct store_core *sc);
+
+/* The stored room `name`, creating it (empty doc at rev 0) if `create`. NULL if absent or
+ * out of memory. */
+struct store_room *store_room_get(struct store_core *sc, const char *name, size_t len, bool create);
+doc *store_room_doc(struct store_room *sr);
+const char *store_room_name(const struct store_room *sr, size_t *len);
+/* room.c's struct room while the room is in memory (NULL otherwise). */
+void *store_room_live(const struct store_room *sr);
+void store_room_set_live(struct store_room *sr, void *room);
+uint64_t store_room_durable_rev(const struct store_room *sr);
+uint64_t store_room_chat_seq(const struct store_room *sr);
+uint64_t store_room_next_chat_seq(struct store_room *sr);
+
+/* The op that created revision rev, if still in memory. */
+const struct store_op *store_room_op(const struct store_room *sr, uint64_t rev);
+/* Oldest revision whose op is in memory (ops rev >= this are available up to doc rev). */
+uint64_t store_room_oldest_op(const struct store_room *sr);
+
+/* Chat messages kept (oldest first): the i-th JSON object, i < count. */
+uint32_t store_room_chat_count(const struct store_room *sr);
+const char *store_room_chat(const struct store_room *sr, uint32_t i, size_t *len);
+
+/* Records op (already applied: doc_rev(doc) == rev) and queues it for writing; on_durable
+ * (sr, rev, conn_idx, conn_gen) runs once it is durable. May append a snapshot too.
+ * False on ENOMEM (nothing recorded). */
+bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev, uint64_t ts,
+                     const char *from, size_t from_len, const char *op_json, size_t op_len,
+                     uint32_t conn_idx, uint32_t conn_gen);
+/* Records a chat message (its whole JSON object, seq from store_room_next_chat_seq) and
+ * queues it for writing; on_chat(sr, json) runs once it is durable (after every op appended
+ * before it: a room's messages keep their order) and it joins the room's kept chat. False if
+ * the log cannot take it now (unavailable, ENOMEM): the caller broadcasts it unstored and may
+ * keep it with store_room_keep_chat. */
+bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
+                       const char *json, size_t len);
+void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
+                          const char *json, size_t len);
+
+/* ---- record framing (exposed for tests) ----
+ * A record: u32 len (of the payload), u32 crc32c(len's 4 bytes), u32 crc32c(payload),
+ * payload (type byte first). Little-endian. */
+#define STORE_HDR 12
+#define STORE_MAX_RECORD (64u << 20)
+enum store_rec_type { STORE_REC_OP = 1, STORE_REC_SNAPSHOT = 2, STORE_REC_CHAT = 3 };
+
+uint32_t store_crc32c(uint32_t crc, const void *data, size_t n);
+
+struct store_buf { uint8_t *p; size_t len, cap; };
+void store_buf_free(struct store_buf *b);
+bool store_encode_op(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
+                     const char *from, size_t from_len, const char *json, size_t json_len);
+bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_len, uint64_t rev,
+                           uint64_t chat_seq, const char *text, size_t text_len);
+bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,
+                       const char *json, size_t json_len);
+
+enum store_scan { STORE_SCAN_OK, STORE_SCAN_TORN, STORE_SCAN_CORRUPT };
+/* Walks the records of a segment image. *valid_end = bytes of whole, valid records;
+ * TORN: what follows is a torn or corrupt last record (or a zero tail): truncating to
+ * *valid_end is safe; CORRUPT: a bad record with more data after it (middle of a segment).
+ * *why names the problem. cb (may be NULL) sees each valid payload. */
+typedef void (*store_record_fn)(void *arg, const uint8_t *payload, size_t len, size_t off);
+enum store_scan store_scan(const uint8_t *buf, size_t len, size_t *valid_end, size_t *nrecords,
+                           const char **why, store_record_fn cb, void *arg);
+
+#endif
