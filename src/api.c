@@ -62,45 +62,37 @@ static void static_file(struct core *co, struct conn *c, const struct http_reque
     conn_http_respond(co, c, req, 200, f->content_type, f->data, f->len, extra);
 }
 
-/* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
-static void room_info(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
-{
-    if (!room_name_valid(name.p, name.n)) {
-        static const char body[] = "{\"error\":\"bad-room\",\"message\":\"room must be 1-128 characters of [A-Za-z0-9._-]\"}\n";
-        conn_http_respond(co, c, req, 400, "application/json", body, sizeof body - 1, NULL);
-        return;
-    }
-    uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
-    if (owner != (uint32_t)co->id && server_draining(co->srv)) {
-        static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
-        conn_http_respond(co, c, req, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
-        return;
-    }
-    if (owner != (uint32_t)co->id) {
-        if (handover_start(co, c, owner, NULL, 0) == 0) return;
-        static const char body[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
-        conn_http_respond(co, c, req, 500, "application/json", body, sizeof body - 1, NULL);
-        return;
-    }
-    if (!room_describe(co, name.p, name.n)) {
-        static const char body[] = "{\"error\":\"not-found\",\"message\":\"no such room\"}\n";
-        conn_http_respond(co, c, req, 404, "application/json", body, sizeof body - 1, "Cache-Control: no-store\r\n");
-        return;
-    }
-    if (co->out.oom) {
-        static const char body[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
-        conn_http_respond(co, c, req, 500, "application/json", body, sizeof body - 1, NULL);
-        return;
-    }
-    conn_http_respond(co, c, req, 200, "application/json", co->out.buf, co->out.len, "Cache-Control: no-store\r\n");
-}
-
 static void json_error(struct core *co, struct conn *c, const struct http_request *req, int status,
                        const char *code, const char *message)
 {
     char body[512];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
     conn_http_respond(co, c, req, status, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
+}
+
+/* Requests about a room are answered by the core that owns it. True if this core is not
+ * the owner and the request has been dealt with: handed over to the owner, or refused
+ * (draining, out of memory). */
+static bool route_to_owner(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+{
+    uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
+    if (owner == (uint32_t)co->id) return false;
+    if (server_draining(co->srv))
+        json_error(co, c, req, 503, "draining", "server is shutting down");
+    else if (handover_start(co, c, owner, NULL, 0) != 0)
+        json_error(co, c, req, 500, "internal", "out of memory");
+    return true;
+}
+
+/* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
+static void room_info(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+{
+    if (!room_name_valid(name.p, name.n))
+        return json_error(co, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
+    if (route_to_owner(co, c, req, name)) return;
+    if (!room_describe(co, name.p, name.n)) return json_error(co, c, req, 404, "not-found", "no such room");
+    if (co->out.oom) return json_error(co, c, req, 500, "internal", "out of memory");
+    conn_http_respond(co, c, req, 200, "application/json", co->out.buf, co->out.len, "Cache-Control: no-store\r\n");
 }
 
 /* A decimal query parameter in [min, max]; false if present and malformed or out of range. */
@@ -133,16 +125,7 @@ static void history(struct core *co, struct conn *c, const struct http_request *
         return json_error(co, c, req, 400, "bad-param", "limit must be an integer from 1 to 10000");
     if (!query_u64(req, "since", 0, UINT64_MAX / 2, &since))
         return json_error(co, c, req, 400, "bad-param", "since must be an integer revision >= 0");
-    uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
-    if (owner != (uint32_t)co->id && server_draining(co->srv)) {
-        static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
-        conn_http_respond(co, c, req, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
-        return;
-    }
-    if (owner != (uint32_t)co->id) {
-        if (handover_start(co, c, owner, NULL, 0) == 0) return;
-        return json_error(co, c, req, 500, "internal", "out of memory");
-    }
+    if (route_to_owner(co, c, req, name)) return;
     struct store_room *sr = store_room_get(co->store, name.p, name.n, false);
     if (!sr) return json_error(co, c, req, 404, "not-found", "no such room");
     uint64_t durable = store_room_durable_rev(sr), oldest = store_room_oldest_op(sr);
