@@ -83,6 +83,6 @@ case "$cmd" in
     build) build ;;
     run) run "$@" ;;
     test) test_all "$@" ;;
-    bench) deps --test; build; exec bench/run.sh "$@" ;;
+    bench) deps --test; build; if [[ $# -gt 0 ]]; then exec bench/run.sh "$@"; else exec bench/all.sh; fi ;;
     *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

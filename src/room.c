@@ -447,22 +447,14 @@ int room_chat(struct core *co, struct session *s, const char *text, size_t len, 
     }
     jw_char(w, '}');
     if (w->oom) return ERR_INTERNAL;
-    /* Like ops, chat goes out once the log has it: after the ops sent before it, and never
-     * a message that a crash takes back. If the log cannot take it, it goes out unstored. */
-    if (store_append_chat(co->store, rm->sr, seq, ts, w->buf, w->len)) return -1;
-    store_room_keep_chat(co->store, rm->sr, seq, ts, w->buf, w->len);
+    /* Chat goes out at once and is logged on the side: it is never acked, so nothing waits
+     * for the disk (an fdatasync stall would otherwise sit in every room's chat latency).
+     * It enters the room's persisted chat history once durable; a crash may lose the last
+     * few milliseconds of chat, never an acknowledged op (docs/persistence.md). */
+    if (!store_append_chat(co->store, rm->sr, seq, ts, w->buf, w->len))
+        store_room_keep_chat(co->store, rm->sr, seq, ts, w->buf, w->len);
     broadcast_out(co, rm, NULL, MSG_CHAT);
     return -1;
-}
-
-void room_chat_durable(struct core *co, struct store_room *sr, const char *json, size_t len)
-{
-    struct room *rm = store_room_live(sr);
-    if (!rm) return;
-    jw *w = &co->out;
-    jw_reset(w);
-    jw_raw(w, json, len);
-    broadcast_out(co, rm, NULL, MSG_CHAT);
 }
 
 static void cursor_send(struct core *co, struct session *s)

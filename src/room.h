@@ -91,8 +91,6 @@ int room_element(struct core *co, struct session *s, const char *id, size_t id_l
  * store-unavailable, the doc unchanged, while the log cannot write. */
 int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uint64_t *rev);
 void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen);
-/* The store's callback for a chat message that is durable: broadcast to the room, sender included. */
-void room_chat_durable(struct core *co, struct store_room *sr, const char *json, size_t len);
 
 /* Once per loop turn: detached sessions leave their rooms, due cursors are sent. Returns
  * the milliseconds until the next pending cursor is due (UINT32_MAX if none). */

@@ -106,8 +106,8 @@ bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev,
                      const char *from, size_t from_len, const char *op_json, size_t op_len,
                      uint32_t conn_idx, uint32_t conn_gen);
 /* Records a chat message (its whole JSON object, seq from store_room_next_chat_seq) and
- * queues it for writing; on_chat(sr, json) runs once it is durable (after every op appended
- * before it: a room's messages keep their order) and it joins the room's kept chat. False if
+ * queues it for writing; once durable it joins the room's kept chat and on_chat(sr, json)
+ * runs if the core attached one (the server broadcasts chat at once and attaches none). False if
  * the log cannot take it now (unavailable, ENOMEM): the caller broadcasts it unstored and may
  * keep it with store_room_keep_chat. */
 bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,

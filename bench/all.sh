@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/all.sh: the full campaign set behind RESULTS.md, in about 12 minutes on a 2-core
+# machine (server pinned to CPU 0, ringload to CPU 1), then RESULTS.md regenerated from the
+# reports by bench/report.py (no figure is typed by hand). `./build.sh bench` runs this.
+#
+#   echo         1,000 connections, 10K / 50K / 100K msgs/s                  (3 runs a step)
+#   idle         10,000 and 19,000 connections on one core, 39,000 on two     (1 run a step)
+#   campaign-1m  10,000 connections in rooms of 100, 1M msgs/hour, 120 s       (1 run)
+#   chat         10,000 connections in rooms of 100, 100..3,000 msgs/s (the knee) (2 runs)
+#   ot           100 documents x 10 editors; 1 document x 100 editors          (1 run a step)
+#   history      GET /history with wrk, limit 10 / 100 / 1000
+#
+# ALL_OUT (default bench/results/all-UTCDATE) holds one directory per campaign. Set
+# CAMPAIGNS to run a subset (the report covers whatever is there).
+set -euo pipefail
+cd "$(dirname "$0")"
+ALL_OUT="${ALL_OUT:-$PWD/results/all-$(date -u +%Y%m%dT%H%M%SZ)}"
+CAMPAIGNS="${CAMPAIGNS:-echo idle idle-2core campaign-1m chat ot ot-hot history}"
+mkdir -p "$ALL_OUT"
+start=$(date +%s)
+
+run() {   # run NAME SCRIPT [VAR=VALUE...]
+    local name=$1 script=$2
+    shift 2
+    [[ " $CAMPAIGNS " == *" $name "* ]] || return 0
+    printf '\033[1m[all] %s\033[0m\n' "$name" >&2
+    env OUT="$ALL_OUT/$name" "$@" "./$script" >"$ALL_OUT/$name.log" 2>&1 ||
+        printf '[all] %s failed (see %s)\n' "$name" "$ALL_OUT/$name.log" >&2
+}
+
+run echo echo.sh RATES="10000 50000 100000" REPEAT=3 DURATION=10s WARMUP=2s
+run idle idle.sh CONNS_LIST="10000 19000" REPEAT=1
+run idle-2core idle.sh CONNS_LIST="39000" REPEAT=1 SERVER_ARGS="--threads 2"
+run campaign-1m campaign-1m.sh REPEAT=1
+run chat chat.sh RATES="100 300 1000 3000" REPEAT=2 DURATION=10s WARMUP=2s
+run ot ot.sh DOCS=100 EDITORS=10 RATES="1 5" REPEAT=1 DURATION=10s WARMUP=2s
+run ot-hot ot.sh DOCS=1 EDITORS=100 RATES="5 20" REPEAT=1 DURATION=10s WARMUP=2s
+run history history.sh LIMITS="10 100 1000" DURATION=5s
+
+printf '[all] campaigns done in %ss; writing RESULTS.md\n' "$(( $(date +%s) - start ))" >&2
+/usr/bin/python3 ./report.py "$ALL_OUT" --elapsed "$(( $(date +%s) - start ))" >../RESULTS.md
+printf '[all] RESULTS.md written from %s\n' "$ALL_OUT" >&2

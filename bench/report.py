@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""report.py: RESULTS.md from one bench/all.sh results directory.
+
+    bench/report.py bench/results/all-UTCDATE [--elapsed SECONDS] > RESULTS.md
+
+Every figure comes from the campaign directories (ringload JSON reports, wrk output,
+meta.txt): the per-campaign sections are the ones bench/results.py wrote when each campaign
+finished, the plots are copied to docs/results/, and the seed targets table is computed here
+from the same reports. Nothing is typed by hand.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLOTS = os.path.join(ROOT, "docs", "results")
+
+ORDER = [
+    ("echo", "Echo (`/echo`): throughput, latency, server CPU and syscalls per message",
+     "RATES=\"10000 50000 100000\" REPEAT=3 DURATION=10s WARMUP=2s bench/echo.sh"),
+    ("idle", "Idle connections: server memory per connection (one core)",
+     "CONNS_LIST=\"10000 19000\" REPEAT=1 bench/idle.sh"),
+    ("idle-2core", "Idle connections past RLIMIT_NOFILE (two cores, direct descriptors)",
+     "CONNS_LIST=39000 REPEAT=1 SERVER_ARGS=\"--threads 2\" bench/idle.sh"),
+    ("campaign-1m", "campaign-1m: 10,000 connections, rooms of 100, 1M msgs/hour",
+     "REPEAT=1 bench/campaign-1m.sh"),
+    ("chat", "Chat fan-out in rooms of 100: finding the knee",
+     "RATES=\"100 300 1000 3000\" REPEAT=2 DURATION=10s WARMUP=2s bench/chat.sh"),
+    ("ot", "OT: 100 documents x 10 editors (ot.js client rules, convergence checked)",
+     "DOCS=100 EDITORS=10 RATES=\"1 5\" REPEAT=1 DURATION=10s WARMUP=2s bench/ot.sh"),
+    ("ot-hot", "OT: one hot document, 100 editors",
+     "DOCS=1 EDITORS=100 RATES=\"5 20\" REPEAT=1 DURATION=10s WARMUP=2s bench/ot.sh"),
+    ("history", "History: GET /history with wrk",
+     "LIMITS=\"10 100 1000\" DURATION=5s bench/history.sh"),
+]
+
+
+def reports(d):
+    out = []
+    for f in sorted(glob.glob(os.path.join(d, "*", "run-*.json"))):
+        try:
+            with open(f) as fh:
+                r = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        r["_step"] = os.path.basename(os.path.dirname(f))
+        out.append(r)
+    return out
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ms(us):
+    return "n/a" if us is None else (f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs")
+
+
+def step_reports(rs, step):
+    return [r for r in rs if r["_step"] == step]
+
+
+def lat(r, key, q):
+    v = r.get(key) or {}
+    return v.get(q)
+
+
+def targets(base):
+    """Each seed target beside what the reports show (None when the campaign did not run)."""
+    rows = []
+    hot = step_reports(reports(os.path.join(base, "ot-hot")), "per-editor-5")
+    if hot:
+        rows.append(("p95 < 50 ms with 100 clients",
+                     "one document, 100 editors at 5 edits/s each: op→ack p95 %s, op→remote p95 %s"
+                     % (ms(median([lat(r, "ack_latency_us", "p95") for r in hot])),
+                        ms(median([lat(r, "latency_us", "p95") for r in hot]))),
+                     all((lat(r, "ack_latency_us", "p95") or 1e18) < 50000 for r in hot)))
+    echo = step_reports(reports(os.path.join(base, "echo")), "rate-10000")
+    if echo:
+        loss = max(r["loss_ratio"] for r in echo)
+        rows.append(("10K msgs/s with < 0.01% loss",
+                     "echo at 10,000 msgs/s, %d runs: worst loss %.4f%%, p99 %s"
+                     % (len(echo), loss * 100, ms(median([lat(r, "latency_us", "p99") for r in echo]))),
+                     loss < 0.0001))
+    hist = os.path.join(base, "history", "limit-1000", "wrk.txt")
+    if os.path.exists(hist):
+        text = open(hist).read()
+        p99 = re.search(r"^\s*99%\s+(\S+)", text, re.M)
+        rps = re.search(r"Requests/sec:\s+(\S+)", text)
+        ok = p99 is not None and to_ms(p99.group(1)) < 100
+        rows.append(("1,000-op history < 100 ms",
+                     "GET /history?limit=1000, wrk 50 connections: p99 %s, %s requests/s"
+                     % (p99.group(1) if p99 else "n/a", rps.group(1) if rps else "n/a"), ok))
+    idle = step_reports(reports(os.path.join(base, "idle")), "conns-10000")
+    if idle:
+        r = idle[0]
+        rows.append(("10K connections",
+                     "%d of %d held; server RSS growth %.0f B per connection"
+                     % (r["connections"]["established"], r["connections"]["attempted"],
+                        r["server"]["rss_bytes_per_conn"]),
+                     r["connections"]["established"] >= 10000 and r["server"]["rss_bytes_per_conn"] <= 1024))
+    big = step_reports(reports(os.path.join(base, "idle-2core")), "conns-39000")
+    if big:
+        r = big[0]
+        rows.append(("more connections than RLIMIT_NOFILE (20,000) in one process",
+                     "%d of %d held by one server process (2 cores)"
+                     % (r["connections"]["established"], r["connections"]["attempted"]),
+                     r["connections"]["established"] > 20000))
+    chat = reports(os.path.join(base, "chat"))
+    if chat:
+        steps = sorted({r["_step"] for r in chat}, key=lambda x: int(x.split("-")[-1]))
+        knee = None
+        for st in steps:
+            p99 = median([lat(r, "latency_us", "p99") for r in step_reports(chat, st)])
+            if p99 is not None and p99 > 10000:
+                knee = (st, p99)
+                break
+        best = max(chat, key=lambda r: r["rx_per_s"])
+        rows.append(("chat knee (p99 > 10 ms), rooms of 100",
+                     "first step over 10 ms: %s (p99 %s)" % (knee[0], ms(knee[1])) if knee
+                     else "p99 stayed under 10 ms up to %s" % steps[-1], None))
+        rows.append(("one ringload core receives >= 200,000 msgs/s (chat)",
+                     "%s: %.0f msgs/s received, ringload at %.0f%% of its core, %.2f µs per message"
+                     % (best["_step"], best["rx_per_s"], 100 * (best.get("client") or {}).get("cpu_util", 0),
+                        (best.get("client") or {}).get("cpu_us_per_message", 0) or 0),
+                     best["rx_per_s"] >= 200000))
+    c1m = reports(os.path.join(base, "campaign-1m"))
+    if c1m:
+        r = c1m[0]
+        rows.append(("1M msgs/hour (campaign-1m)",
+                     "%d connections for %ss: p95 %s, p99 %s, loss %.4f%%; SLO %s"
+                     % (r["connections"]["established"], r["duration_s"], ms(lat(r, "latency_us", "p95")),
+                        ms(lat(r, "latency_us", "p99")), r["loss_ratio"] * 100,
+                        ", ".join(f"{k} {v}" for k, v in (r.get("slo") or {}).items())),
+                     bool(r.get("slo_pass")) and r["loss_ratio"] == 0))
+    return rows
+
+
+def to_ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s)$", s)
+    if not m:
+        return float("inf")
+    v = float(m.group(1))
+    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+
+def section(base, name, title, cmd):
+    d = os.path.join(base, name)
+    md = os.path.join(d, "RESULTS.md")
+    if not os.path.exists(md):
+        return None
+    text = open(md).read().strip().split("\n")
+    # drop the campaign's own heading: ours says what and how
+    if text and text[0].startswith("## "):
+        text = text[1:]
+    out = [f"## {title}", "", f"Command: `{cmd}` (from `bench/all.sh`)", ""]
+    out += text
+    os.makedirs(PLOTS, exist_ok=True)
+    for plot in ("spectrum", "latency"):
+        src = os.path.join(d, f"{plot}.png")
+        if os.path.exists(src):
+            dst = os.path.join(PLOTS, f"{name}-{plot}.png")
+            shutil.copyfile(src, dst)
+            out += ["", f"![{name} {plot}](docs/results/{name}-{plot}.png)"]
+    return "\n".join(out)
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    base = os.path.abspath(argv[1])
+    elapsed = argv[argv.index("--elapsed") + 1] if "--elapsed" in argv else None
+    metas = sorted(glob.glob(os.path.join(base, "*", "meta.txt")))
+    meta = open(metas[0]).read() if metas else ""
+    host = re.search(r"^host: (.*)$", meta, re.M)
+    cpu = re.search(r"^cpu: (.*)$", meta, re.M)
+    date = re.search(r"^date: (.*)$", meta, re.M)
+    print("# ringroom results\n")
+    print("Generated by `bench/report.py` from `%s` (written by `./build.sh bench`, which runs "
+          "`bench/all.sh`%s). Every figure below comes from those reports; rerun the command to "
+          "regenerate this file. The raw reports stay on the machine that ran them (`bench/results/` is not in git); the plots are copied to `docs/results/`.\n" % (os.path.relpath(base, ROOT),
+                                       f" in {elapsed} s" if elapsed else ""))
+    print(f"- Machine: {host.group(1) if host else 'n/a'}, {cpu.group(1) if cpu else 'n/a'}; "
+          f"first campaign started {date.group(1) if date else 'n/a'}.")
+    print("- Server `build/ringroom` pinned to CPU 0, `build/ringload` to CPU 1 (`taskset`); a fresh "
+          "server and op log for every run; defaults unless a command says otherwise "
+          "(`--threads 1`, op log with `--fsync batch`).")
+    print("- Latency is measured from each message's *scheduled* send time (open loop, no "
+          "coordinated omission); repeated runs are summarised by their median, p99.9 and max by "
+          "the worst run. Server CPU and RSS are sampled from /proc during the measured window; "
+          "syscalls per message come from `perf stat -e raw_syscalls:sys_enter` over the whole "
+          "run (a slight overestimate).")
+    print("- This is a 2-core virtual machine shared with other work: read tails with care; "
+          "`meta.txt` in each campaign directory records the load average at its start.\n")
+    rows = targets(base)
+    if rows:
+        print("## Seed targets\n")
+        print("| target | measured | met |")
+        print("|---|---|---|")
+        for t, m, ok in rows:
+            print(f"| {t} | {m} | {'-' if ok is None else 'yes' if ok else 'no'} |")
+        print()
+    for name, title, cmd in ORDER:
+        s = section(base, name, title, cmd)
+        if s:
+            print(s + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
