@@ -121,8 +121,16 @@ def targets(base):
                 knee = (st, p99)
                 break
         best = max(chat, key=lambda r: r["rx_per_s"])
+        def load(st):
+            rs = step_reports(chat, st)
+            srv = median([(r.get("server") or {}).get("cpu_util") for r in rs]) or 0
+            cli = median([(r.get("client") or {}).get("cpu_util") for r in rs]) or 0
+            return "server at %.0f%% of its core, ringload at %.0f%%" % (100 * srv, 100 * cli)
         rows.append(("chat knee (p99 > 10 ms), rooms of 100",
-                     "first step over 10 ms: %s (p99 %s)" % (knee[0], ms(knee[1])) if knee
+                     "first step over 10 ms: %s (p99 %s; %s); the step before: %s"
+                     % (knee[0], ms(knee[1]), load(knee[0]), load(steps[steps.index(knee[0]) - 1]))
+                     if knee and steps.index(knee[0]) > 0 else
+                     "first step over 10 ms: %s (p99 %s; %s)" % (knee[0], ms(knee[1]), load(knee[0])) if knee
                      else "p99 stayed under 10 ms up to %s" % steps[-1], None))
         rows.append(("one ringload core receives >= 200,000 msgs/s (chat)",
                      "%s: %.0f msgs/s received, ringload at %.0f%% of its core, %.2f µs per message"
