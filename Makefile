@@ -42,8 +42,11 @@ $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(MONGO_CFLAGS) -c $< -o $@
 
-# version.c-style define only for main, so a new commit does not rebuild everything
-$(OUT)/obj/src/main.o: src/main.c
+# The version is compiled into main.o only (a new commit does not rebuild everything), and
+# main.o is rebuilt whenever `git describe` changes.
+VERSION_STAMP := $(OUT)/version.stamp
+$(shell mkdir -p $(OUT) && echo '$(GIT_VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(GIT_VERSION)' > $(VERSION_STAMP))
+$(OUT)/obj/src/main.o: src/main.c $(VERSION_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DRINGROOM_VERSION='"$(GIT_VERSION)"' -c $< -o $@
 

@@ -19,7 +19,9 @@ import asyncio, json, os, shutil, signal, socket, subprocess, sys, tempfile, tim
 
 import seccomp
 
-PROFILE, BIN = sys.argv[1], sys.argv[2]
+# set in __main__ (scratch_image.py imports build_filter from here)
+PROFILE = BIN = DATA = None
+HAS_DATA_DIR = False
 IO_URING = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
 OPS = {"SCMP_CMP_EQ": seccomp.EQ, "SCMP_CMP_NE": seccomp.NE, "SCMP_CMP_LT": seccomp.LT,
        "SCMP_CMP_LE": seccomp.LE, "SCMP_CMP_GT": seccomp.GT, "SCMP_CMP_GE": seccomp.GE,
@@ -69,8 +71,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-DATA = tempfile.mkdtemp(prefix="ringroom-seccomp-")
-HAS_DATA_DIR = "--data-dir" in subprocess.run([BIN, "--help"], capture_output=True, text=True).stdout
 
 
 def start(filt, port, log):
@@ -202,4 +202,7 @@ def main():
 
 
 if __name__ == "__main__":
+    PROFILE, BIN = sys.argv[1], sys.argv[2]
+    DATA = tempfile.mkdtemp(prefix="ringroom-seccomp-")
+    HAS_DATA_DIR = "--data-dir" in subprocess.run([BIN, "--help"], capture_output=True, text=True).stdout
     main()

@@ -11,7 +11,9 @@ Prometheus once a second, and the operational artefacts checked against it.
     scrape_interval 1s, the alert rules loaded, the labels prometheus-adapter expects) and a
     temporary TSDB; wait until `count_over_time(up{job="ringroom"}[1m]) >= 2` and the
     traffic's counters have moved;
- 4. ../shared/tools/check_dashboards.py --prom: every panel query returns data;
+ 4. ../shared/tools/check_dashboards.py --prom: every panel query returns data; then every
+    panel target's expr (datasource, $__rate_interval/$__interval -> 1m) is queried here and
+    printed as `dashboard / panel title / expr -> N series`; any 0 fails;
  5. the prometheus-adapter rule's metricsQuery, rendered as the adapter would, returns the
     pod's connection count;
  6. on a healthy server under this traffic, no alert expression has a result, and
@@ -93,6 +95,47 @@ class Procs:
                     print(f"{name} did not stop on SIGTERM: killing pid {p.pid}", flush=True)
                     p.kill()
                     p.wait()
+
+
+# what Grafana substitutes before sending a query (check_dashboards.py does the same)
+GRAFANA_VARS = [(r"\$__rate_interval", "1m"), (r"\$__interval", "1m"), (r"\$\{?__range_s\}?", "300"),
+                (r"\$__range", "5m"), (r"\$\{?datasource(:[a-z]+)?\}?", "prom")]
+
+
+def walk_panels(panels):
+    for p in panels:
+        yield p
+        yield from walk_panels(p.get("panels", []))
+
+
+def panel_series(prom, boards):
+    """Prints `dashboard / panel title / expr -> N series` for every panel target, queried on the
+    live Prometheus; a target with 0 series (or a query error) fails."""
+    import re
+    total, empty = 0, []
+    for f in boards:
+        d = json.load(open(f))
+        name = os.path.splitext(os.path.basename(f))[0]
+        for p in walk_panels(d.get("panels", [])):
+            for t in p.get("targets", []):
+                if not t.get("expr"):
+                    continue
+                x = t["expr"]
+                for k, v in GRAFANA_VARS:
+                    x = re.sub(k, v, x)
+                x = " ".join(x.split())
+                try:
+                    res = prom_query(prom, x)
+                    n = len(res["data"]["result"]) if res.get("status") == "success" else 0
+                    err = "" if res.get("status") == "success" else f" ({res.get('error')})"
+                except Exception as e:  # noqa: BLE001
+                    n, err = 0, f" ({e!r})"
+                total += 1
+                print(f"     {name} / {p.get('title')} / {x} -> {n} series{err}", flush=True)
+                if n == 0 or "$" in x:
+                    empty.append(f"{name} / {p.get('title')} / {x}")
+    check(f"{total} panel queries on {len(boards)} dashboards each return >= 1 series", total > 0 and not empty,
+          "; ".join(empty)[:3000])
 
 
 def main():
@@ -187,6 +230,9 @@ def main():
         open(os.path.join(logs, "deploy-check-dashboards.txt"), "w").write(out + "\n")
         bad = [ln for ln in out.splitlines() if not ln.startswith("ok ")]
         check(f"check_dashboards.py --prom on {len(boards)} dashboards", r.returncode == 0, "\n".join(bad)[-4000:])
+        # ... and every panel's query, as Grafana would send it, with its number of series
+        if r.returncode == 0:
+            panel_series(prom, boards)
 
         # 5. prometheus-adapter rule, rendered the way the adapter renders it
         cm = yaml.safe_load(open("k8s/monitoring/prometheus-adapter-rules.yaml"))

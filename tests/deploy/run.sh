@@ -18,10 +18,18 @@
 #               Grafana provisioning files
 #   dockerfile  tests/deploy/check_dockerfile.py --run (lint + the build stage run on this host);
 #               `podman build` only when a debian:bookworm image is present locally
+#   image-run   tests/deploy/scratch_image.py: always, offline, on a fresh machine: an image FROM scratch
+#               (build/ringroom + exactly its ldd libraries + loader, passwd with 10001, data dir,
+#               web/) built with `podman build --storage-driver vfs --network none` in a private
+#               temp storage, then `podman run --runtime runc --ulimit nofile=20000:20000
+#               --security-opt seccomp=k8s/seccomp/ringroom.json --network host` (--version,
+#               /health); if no podman run variant works here, each error is printed and the
+#               image's own filesystem runs in a chroot as uid 10001 under the profile instead
 #   seccomp     tests/deploy/check_seccomp.py: ringroom under k8s/seccomp/ringroom.json works;
 #               without io_uring it exits with a clear EPERM error
 #   live        tests/deploy/live.py: ringroom under traffic, promtool check metrics, histogram
-#               checks, Prometheus (1s scrapes) + check_dashboards.py --prom, adapter query, alerts
+#               checks, Prometheus (1s scrapes) + check_dashboards.py --prom, every panel expr
+#               listed with its number of series (0 fails), adapter query, alerts
 # Ends with "deploy: N passed, M failed"; exit 1 if any step failed.
 set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
@@ -187,6 +195,10 @@ dockerfile() {
     return $rc
 }
 
+image_run() {
+    STEP_TIMEOUT=600 t $PY tests/deploy/scratch_image.py --bin "$BIN" --profile k8s/seccomp/ringroom.json
+}
+
 seccomp_profile() {
     t $PY tests/deploy/check_seccomp.py k8s/seccomp/ringroom.json "$BIN"
 }
@@ -206,6 +218,7 @@ step alerts alerts
 step prom-config prom_config
 step dashboards dashboards
 step dockerfile dockerfile
+step image-run image_run
 step seccomp seccomp_profile
 step live live
 
