@@ -177,7 +177,7 @@ dockerfile() {
     done
     if [[ -z $img ]]; then
         echo "SKIP podman build: no debian:bookworm image in local storage (no registry but Debian's is reachable);"
-        echo "     the lint and the build stage's RUN above passed"
+        echo "     the lint and the build stage's RUN above passed; the image's runtime half is step image-run"
         return 0
     fi
     # chroot isolation: needs no OCI runtime (crun cannot run containers on these machines);
