@@ -164,9 +164,11 @@ void outq_consume(struct opool *p, struct outq *q, size_t n)
         if (n < s->len) {
             s->off += (uint32_t)n;
             s->len -= (uint32_t)n;
+            q->head_partial = true;
             return;
         }
         n -= s->len;
+        q->head_partial = false;
         q->head = s->next;
         if (!q->head) q->tail = NULL;
         q->nsegs--;
@@ -176,8 +178,11 @@ void outq_consume(struct opool *p, struct outq *q, size_t n)
 
 void outq_drop_unsent(struct opool *p, struct outq *q)
 {
+    /* Keep what the kernel holds and a head that was partly sent: dropping either would cut
+     * a frame in the middle of the byte stream. */
+    uint16_t keep_n = q->inflight_segs ? q->inflight_segs : (q->head_partial ? 1 : 0);
     struct oseg *keep = NULL, *s = q->head;
-    for (uint16_t i = 0; i < q->inflight_segs && s; i++) {
+    for (uint16_t i = 0; i < keep_n && s; i++) {
         keep = s;
         s = s->next;
     }

@@ -36,6 +36,7 @@ struct outq {
     uint64_t bytes;               /* queued, including what is in flight */
     uint32_t nsegs;
     uint16_t inflight_segs;       /* segments handed to the current send */
+    bool head_partial;            /* the head segment was partly sent: it can no longer be dropped */
 };
 
 #define OBUF_CLASSES 4

@@ -104,6 +104,32 @@ static void test_drop_unsent_keeps_inflight(void **state)
     opool_destroy(&p);
 }
 
+/* A send that wrote part of the head segment and completed: the rest of that segment must
+ * survive a drop, or the peer would get half a frame followed by the next one. */
+static void test_drop_unsent_keeps_partly_sent_head(void **state)
+{
+    (void)state;
+    struct opool p;
+    opool_init(&p);
+    struct outq q = { 0 };
+    char big[5000];
+    memset(big, 'y', sizeof big);
+    assert_true(outq_write(&p, &q, big, sizeof big, NULL, 0));
+    struct iovec iov[8];
+    size_t bytes;
+    assert_int_equal(outq_iov(&q, iov, 8, &bytes), 1);
+    outq_consume(&p, &q, 1200);                                  /* short send */
+    assert_true(outq_write(&p, &q, big, 300, NULL, 0));          /* another frame behind it */
+    outq_drop_unsent(&p, &q);                                    /* slow reader being closed */
+    assert_int_equal(q.bytes, 4100);     /* the head segment: the rest of frame 1 and frame 2, appended to it */
+    assert_int_equal(q.nsegs, 1);
+    outq_consume(&p, &q, 4100);
+    assert_true(outq_empty(&q));
+    assert_false(q.head_partial);
+    outq_free(&p, &q);
+    opool_destroy(&p);
+}
+
 static void test_pool_recycles(void **state)
 {
     (void)state;
@@ -130,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_append_and_consume),
         cmocka_unit_test(test_shared_buffers),
         cmocka_unit_test(test_drop_unsent_keeps_inflight),
+        cmocka_unit_test(test_drop_unsent_keeps_partly_sent_head),
         cmocka_unit_test(test_pool_recycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
