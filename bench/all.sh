@@ -8,14 +8,16 @@
 #   campaign-1m  10,000 connections in rooms of 100, 1M msgs/hour, 120 s       (1 run)
 #   chat         10,000 connections in rooms of 100, 100..3,000 msgs/s (the knee) (2 runs)
 #   ot           100 documents x 10 editors; 1 document x 100 editors          (1 run a step)
-#   history      GET /history with wrk, limit 10 / 100 / 1000
+#   history      GET /history with wrk, limit 10 / 100 / 1000, at 1, 10 and 50 connections
+#   fsync        ot (100 docs x 10 editors; 1 doc x 100 editors, 20 edits/s each) per --fsync mode
+#   recovery     a 1,000,000-op log written by the server, then its start-up recovery timed
 #
 # ALL_OUT (default bench/results/all-UTCDATE) holds one directory per campaign. Set
 # CAMPAIGNS to run a subset (the report covers whatever is there).
 set -euo pipefail
 cd "$(dirname "$0")"
 ALL_OUT="${ALL_OUT:-$PWD/results/all-$(date -u +%Y%m%dT%H%M%SZ)}"
-CAMPAIGNS="${CAMPAIGNS:-echo idle idle-2core campaign-1m chat ot ot-hot history}"
+CAMPAIGNS="${CAMPAIGNS:-echo idle idle-2core campaign-1m chat ot ot-hot history fsync recovery}"
 mkdir -p "$ALL_OUT"
 start=$(date +%s)
 
@@ -35,7 +37,9 @@ run campaign-1m campaign-1m.sh REPEAT=1
 run chat chat.sh RATES="100 300 1000 3000" REPEAT=2 DURATION=10s WARMUP=2s
 run ot ot.sh DOCS=100 EDITORS=10 RATES="1 5" REPEAT=1 DURATION=10s WARMUP=2s
 run ot-hot ot.sh DOCS=1 EDITORS=100 RATES="5 20" REPEAT=1 DURATION=10s WARMUP=2s
-run history history.sh LIMITS="10 100 1000" DURATION=5s
+run history history.sh LIMITS="10 100 1000" CONNECTIONS="1 10 50" DURATION=5s
+run fsync fsync.sh MODES="always batch off" DOCS=100 EDITORS=10 HOT_EDITORS=100 RATE=20 REPEAT=1 DURATION=10s WARMUP=2s
+run recovery recovery.sh OPS=1000000
 
 printf '[all] campaigns done in %ss; writing RESULTS.md\n' "$(( $(date +%s) - start ))" >&2
 /usr/bin/python3 ./report.py "$ALL_OUT" --elapsed "$(( $(date +%s) - start ))" >../RESULTS.md

@@ -35,7 +35,11 @@ ORDER = [
     ("ot-hot", "OT: one hot document, 100 editors",
      "DOCS=1 EDITORS=100 RATES=\"5 20\" REPEAT=1 DURATION=10s WARMUP=2s bench/ot.sh"),
     ("history", "History: GET /history with wrk",
-     "LIMITS=\"10 100 1000\" DURATION=5s bench/history.sh"),
+     "LIMITS=\"10 100 1000\" CONNECTIONS=\"1 10 50\" DURATION=5s bench/history.sh"),
+    ("fsync", "Durability modes: OT acks with --fsync always, batch, off",
+     "MODES=\"always batch off\" DOCS=100 EDITORS=10 HOT_EDITORS=100 RATE=20 REPEAT=1 DURATION=10s WARMUP=2s bench/fsync.sh"),
+    ("recovery", "Recovery: start-up time with a 1,000,000-op log",
+     "OPS=1000000 bench/recovery.sh"),
 ]
 
 
@@ -87,15 +91,25 @@ def targets(base):
                      "echo at 10,000 msgs/s, %d runs: worst loss %.4f%%, p99 %s"
                      % (len(echo), loss * 100, ms(median([lat(r, "latency_us", "p99") for r in echo]))),
                      loss < 0.0001))
-    hist = os.path.join(base, "history", "limit-1000", "wrk.txt")
-    if os.path.exists(hist):
-        text = open(hist).read()
-        p99 = re.search(r"^\s*99%\s+(\S+)", text, re.M)
-        rps = re.search(r"Requests/sec:\s+(\S+)", text)
-        ok = p99 is not None and to_ms(p99.group(1)) < 100
+    # limit-1000-cN (N connections; bench/history.sh CONNECTIONS), or limit-1000 (older runs: 50)
+    hists = []
+    for c in (1, 10, 50):
+        p = os.path.join(base, "history", f"limit-1000-c{c}", "wrk.txt")
+        if c == 50 and not os.path.exists(p):
+            p = os.path.join(base, "history", "limit-1000", "wrk.txt")
+        if os.path.exists(p):
+            text = open(p).read()
+            p99 = re.search(r"^\s*99%\s+(\S+)", text, re.M)
+            rps = re.search(r"Requests/sec:\s+(\S+)", text)
+            hists.append((c, p99.group(1) if p99 else None, rps.group(1) if rps else "n/a"))
+    if hists:
+        c, p99, rps = hists[-1]            # judged at the highest concurrency measured
+        ok = p99 is not None and to_ms(p99) < 100
         rows.append(("1,000-op history < 100 ms",
-                     "GET /history?limit=1000, wrk 50 connections: p99 %s, %s requests/s"
-                     % (p99.group(1) if p99 else "n/a", rps.group(1) if rps else "n/a"), ok))
+                     "GET /history?limit=1000 with wrk: " +
+                     ", ".join("p99 %s at %d connection%s" % (h[1] or "n/a", h[0], "" if h[0] == 1 else "s")
+                               for h in hists) +
+                     "; %s requests/s at %d" % (rps, c), ok))
     idle = step_reports(reports(os.path.join(base, "idle")), "conns-10000")
     if idle:
         r = idle[0]

@@ -51,6 +51,7 @@ static const struct opt options[] = {
     { "snapshot-every", OPT_U32, F(snapshot_every), 1, 100000000, "1000", "ops per room between snapshots of its document in the log" },
     { "chat-history", OPT_U32, F(chat_history), 0, 100000, "50", "chat messages kept per room and sent in `joined`" },
     { "history-window", OPT_U32, F(history_window), 1, 100000000, "10000", "ops per room kept in memory for GET /history" },
+    { "ot-max-lag", OPT_U32, F(ot_max_lag), 0, 100000000, "10000", "an op based up to this many revisions back is still transformed, against the op log's history once it is older than --ot-window (at most --history-window); older: rev-too-old" },
     { "segment-bytes", OPT_SIZE, F(segment_bytes), 4096, 1ull << 40, "64MiB", "op log segment size before a new segment is started" },
     { "recover-truncate", OPT_BOOL, F(recover_truncate), 0, 0, "false", "at startup, cut a segment at a corrupt record (dropping what follows) instead of refusing to start" },
     { "log-level", OPT_LOGLEVEL, F(log_level), 0, 0, "info", "debug, info, warn or error" },
@@ -283,6 +284,11 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
         char origin[80];
         snprintf(origin, sizeof origin, "--%s", o->flag);
         if (!apply_opt(cfg, o, val, origin, err, errlen)) return CONFIG_ERROR;
+    }
+    if (cfg->ot_max_lag > cfg->history_window) {
+        snprintf(err, errlen, "--ot-max-lag (%" PRIu32 ") must be at most --history-window (%" PRIu32 ")",
+                 cfg->ot_max_lag, cfg->history_window);
+        return CONFIG_ERROR;
     }
     return CONFIG_OK;
 }

@@ -50,6 +50,7 @@ struct config {
     uint32_t snapshot_every;       /* ops per room between snapshots */
     uint32_t chat_history;         /* chat messages kept per room, sent in `joined` */
     uint32_t history_window;       /* ops per room kept in memory for GET /history */
+    uint32_t ot_max_lag;           /* revisions back an op may be based on (<= history_window) */
     uint64_t segment_bytes;        /* segment file size before rotation */
     bool recover_truncate;         /* drop everything after a corrupt record instead of refusing */
     /* logging */

@@ -265,8 +265,20 @@ static void on_op(struct core *co, struct conn *c, struct session *s, const json
     if (ot < 0) return proto_send_error(co, c, ERR_BAD_MESSAGE, "op needs an op (ot.js TextOperation JSON)", MSG_OP);
     if (ot_op_from_json(op, d, ot) != OT_OK)
         return proto_send_error(co, c, ERR_BAD_OP, "op is not a valid ot.js TextOperation (integers and non-empty strings without lone surrogates)", MSG_OP);
+    /* optional idempotency key: cid (string, 1..64 bytes) and cseq (integer >= 0), both or neither */
+    const char *cid = NULL;
+    size_t cid_len = 0;
+    int64_t cseq = 0;
+    int tcid = json_obj_get(d, 0, "cid"), tcseq = json_obj_get(d, 0, "cseq");
+    if (tcid >= 0 || tcseq >= 0) {
+        if (tcid < 0 || tcseq < 0 || !json_get_int64(d, tcseq, &cseq) || cseq < 0)
+            return proto_send_error(co, c, ERR_BAD_MESSAGE, "cid and cseq go together: cid a string of 1 to 64 bytes, cseq an integer >= 0", MSG_OP);
+        size_t at = 0;
+        if (!(cid = get_str(co, d, tcid, ROOM_CID_MAX, &cid_len, &at)) || cid_len == 0)
+            return proto_send_error(co, c, ERR_BAD_MESSAGE, "cid and cseq go together: cid a string of 1 to 64 bytes, cseq an integer >= 0", MSG_OP);
+    }
     uint64_t new_rev;
-    int e = room_op(co, s, rev, op, &new_rev);
+    int e = room_op(co, s, rev, op, cid, cid_len, (uint64_t)cseq, &new_rev);
     if (e >= 0) return proto_send_error(co, c, (enum err_code)e, room_error_text(e), MSG_OP);
     hist_observe(&co->stats.op_latency, clock_ns() - t0);
 }

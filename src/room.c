@@ -553,12 +553,72 @@ int room_element(struct core *co, struct session *s, const char *id, size_t id_l
     return -1;
 }
 
-int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uint64_t *rev)
+/* --ot-max-lag: op is based on a revision older than the doc's window (doc_oldest_rev). Transforms
+ * it, like ot.js's Server.receiveOperation would, against the ops the op log keeps in memory
+ * (store.h: the last --history-window ops of the room, the one that created revision r + 1 being
+ * the one that turned r into r + 1) up to where the doc's window starts; *base_rev becomes that
+ * revision and doc_receive does the rest. The store holds every op of the doc's window too, but
+ * the doc's own (parsed) copies are used from there on. Returns DOC_OK or a DOC_E* code. */
+static int transform_from_store(struct core *co, struct room *rm, int64_t *base_rev, ot_op *op)
+{
+    uint64_t cur = doc_rev(rm->doc), oldest = doc_oldest_rev(rm->doc), from = (uint64_t)*base_rev;
+    if (cur - from > co->cfg->ot_max_lag || store_room_oldest_op(rm->sr) > from + 1) return DOC_EREV_TOO_OLD;
+    ot_op hist, a, b;
+    ot_op_init(&hist);
+    ot_op_init(&a);
+    ot_op_init(&b);
+    int rc = ot_op_copy(&a, op) ? DOC_ENOMEM : DOC_OK;
+    for (uint64_t r = from; rc == DOC_OK && r < oldest; r++) {
+        const struct store_op *so = store_room_op(rm->sr, r + 1);
+        if (!so) { rc = DOC_EREV_TOO_OLD; break; }
+        int e = ot_op_parse(&hist, so->op, so->op_len);
+        if (e == OT_OK) e = ot_transform(&a, &hist, &b, NULL);
+        if (e != OT_OK) rc = e == OT_ENOMEM ? DOC_ENOMEM : DOC_EBADOP;
+        else ot_op_swap(&a, &b);
+    }
+    if (rc == DOC_OK) {
+        ot_op_swap(op, &a);
+        *base_rev = (int64_t)oldest;
+    }
+    ot_op_free(&hist);
+    ot_op_free(&a);
+    ot_op_free(&b);
+    return rc;
+}
+
+static void send_ack(struct core *co, struct session *s, uint64_t rev)
+{
+    jw *w = &co->out;
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"ack\",\"rev\":");
+    jw_uint(w, rev);
+    jw_char(w, '}');
+    send_out(co, s, MSG_ACK);
+}
+
+int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, const char *cid, size_t cid_len,
+            uint64_t cseq, uint64_t *rev)
 {
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
+    uint64_t last_cseq, last_rev;
+    struct conn *c = s->conn;
+    if (cid_len && store_room_cid(rm->sr, cid, cid_len, &last_cseq, &last_rev) && cseq <= last_cseq) {
+        /* a resubmission of an op already applied (or of one before it): ack, apply nothing */
+        *rev = last_rev;
+        if (last_rev <= store_room_durable_rev(rm->sr)) {
+            send_ack(co, s, last_rev);
+            return -1;
+        }
+        if (!c || store_wait_durable(co->store, rm->sr, last_rev, (uint32_t)(c - co->conns), c->gen)) return -1;
+        return ERR_INTERNAL;
+    }
     if (store_core_unavailable(co->store)) return ERR_STORE_UNAVAILABLE;   /* before the doc changes */
-    switch (doc_receive(rm->doc, base_rev, op)) {
+    int drc = DOC_OK;
+    if (base_rev >= 0 && (uint64_t)base_rev < doc_oldest_rev(rm->doc))
+        drc = transform_from_store(co, rm, &base_rev, op);
+    if (drc == DOC_OK) drc = doc_receive(rm->doc, base_rev, op);
+    switch (drc) {
     case DOC_OK: break;
     case DOC_EBADOP: return ERR_BAD_OP;
     case DOC_EREV_FUTURE: return ERR_REV_FUTURE;
@@ -573,9 +633,8 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uin
     jw *w = &co->out;
     jw_reset(w);
     ot_op_to_json(op, w);
-    struct conn *c = s->conn;
     if (w->oom || !store_append_op(co->store, rm->sr, *rev, clock_unix_ms(), s->id, strlen(s->id), w->buf, w->len,
-                                   c ? (uint32_t)(c - co->conns) : UINT32_MAX, c ? c->gen : 0)) {
+                                   cid, cid_len, cseq, c ? (uint32_t)(c - co->conns) : UINT32_MAX, c ? c->gen : 0)) {
         log_error("room %s: out of memory logging op rev %llu; it is applied but will not be acked",
                   rm->name, (unsigned long long)*rev);
         return ERR_INTERNAL;
@@ -583,26 +642,23 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uin
     return -1;
 }
 
-void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen)
+void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen,
+                     bool ack_only)
 {
     struct room *rm = store_room_live(sr);
     const struct store_op *o = store_room_op(sr, rev);
-    if (!rm || !o) return;                 /* nobody left to tell */
+    if (!rm || (!o && !ack_only)) return;  /* nobody left to tell */
     struct session *sender = NULL;
     if (conn_idx < co->conn_cap) {
         struct conn *c = &co->conns[conn_idx];
+        /* a resubmission is acked even if its `joined` showed the op already */
         if (c->gen == conn_gen && c->state == CONN_WS && c->session && c->session->room == rm &&
-            c->session->joined_rev < rev)
+            (ack_only || c->session->joined_rev < rev))
             sender = c->session;
     }
+    if (sender) send_ack(co, sender, rev);
+    if (ack_only) return;
     jw *w = &co->out;
-    if (sender) {
-        jw_reset(w);
-        jw_lit(w, "{\"type\":\"ack\",\"rev\":");
-        jw_uint(w, rev);
-        jw_char(w, '}');
-        send_out(co, sender, MSG_ACK);
-    }
     jw_reset(w);
     jw_lit(w, "{\"type\":\"op\",\"rev\":");
     jw_uint(w, rev);

@@ -28,6 +28,7 @@ struct store_room;
 
 #define ROOM_NAME_MAX 128
 #define PARTICIPANT_ID_MAX 24
+#define ROOM_CID_MAX 64               /* op `cid`, bytes (= STORE_CID_MAX) */
 
 struct session {
     struct conn *conn;            /* NULL once the connection is gone */
@@ -89,8 +90,13 @@ int room_element(struct core *co, struct session *s, const char *id, size_t id_l
  * The op is applied and handed to the op log; its `ack` (to the sender) and `op` (to the others)
  * go out when the log says it is durable: room_op_durable, the store's callback. Refused with
  * store-unavailable, the doc unchanged, while the log cannot write. */
-int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, uint64_t *rev);
-void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen);
+/* cid (cid_len 0: none) and cseq make a resubmission idempotent (docs/protocol.md): if cid's op
+ * cseq (or a later one) is applied already, the op is not applied again and the sender gets an
+ * `ack` with the revision of cid's latest applied op (once that is durable). */
+int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, const char *cid, size_t cid_len,
+            uint64_t cseq, uint64_t *rev);
+void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen,
+                     bool ack_only);
 
 /* Once per loop turn: detached sessions leave their rooms, due cursors are sent. Returns
  * the milliseconds until the next pending cursor is due (UINT32_MAX if none). */

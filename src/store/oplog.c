@@ -126,13 +126,24 @@ static bool rec_end(struct rec *r)
 bool store_encode_op(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
                      const char *from, size_t from_len, const char *json, size_t json_len)
 {
-    if (room_len > 255 || from_len > 255) return false;
-    struct rec r = rec_begin(b, STORE_REC_OP, 1 + room_len + 16 + 1 + from_len + 4 + json_len);
+    return store_encode_op_cid(b, room, room_len, rev, ts, from, from_len, json, json_len, NULL, 0, 0);
+}
+
+bool store_encode_op_cid(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
+                         const char *from, size_t from_len, const char *json, size_t json_len,
+                         const char *cid, size_t cid_len, uint64_t cseq)
+{
+    if (room_len > 255 || from_len > 255 || cid_len > STORE_CID_MAX) return false;
+    struct rec r = rec_begin(b, STORE_REC_OP, 1 + room_len + 16 + 1 + from_len + 4 + json_len + 1 + cid_len + 8);
     rec_str8(&r, room, room_len);
     rec_u64(&r, rev);
     rec_u64(&r, ts);
     rec_str8(&r, from, from_len);
     rec_str32(&r, json, json_len);
+    if (cid_len) {                 /* optional tail (absent in older records): cid, cseq */
+        rec_str8(&r, cid, cid_len);
+        rec_u64(&r, cseq);
+    }
     return rec_end(&r);
 }
 
@@ -221,6 +232,8 @@ enum store_scan store_scan(const uint8_t *buf, size_t len, size_t *valid_end, si
 /* ---- stored rooms ---- */
 
 struct chat_msg { char *json; uint32_t len; uint64_t seq, ts; };
+/* idempotent resubmission: a client id's highest applied cseq and the revision it created */
+struct cid_ent { uint64_t cseq, rev; uint8_t len; char id[STORE_CID_MAX]; };
 
 struct store_room {
     struct store_room *hnext;
@@ -236,10 +249,12 @@ struct store_room {
     uint32_t ops_cap, ops_head, ops_count, ops_max;
     struct chat_msg *chat;         /* ring, oldest at chat_head */
     uint32_t chat_cap, chat_head, chat_count;
+    struct cid_ent *cids;          /* unordered; entries whose rev left the op ring are dropped */
+    uint32_t ncids, cids_cap;
 };
 
 /* An op (chat == NULL) or a chat message (its JSON, owned) waiting for its record to be durable. */
-struct waiter { uint64_t end; struct store_room *sr; uint64_t rev; uint32_t conn_idx, conn_gen; char *chat; uint32_t chat_len; uint64_t ts; };
+struct waiter { uint64_t end; struct store_room *sr; uint64_t rev; uint32_t conn_idx, conn_gen; char *chat; uint32_t chat_len; uint64_t ts; bool ack_only; };
 
 struct store_core {
     struct store *st;
@@ -294,6 +309,7 @@ static void sroom_free(struct store_room *sr)
     free(sr->ops);
     for (uint32_t i = 0; i < sr->chat_count; i++) free(sr->chat[(sr->chat_head + i) % sr->chat_cap].json);
     free(sr->chat);
+    free(sr->cids);
     doc_free(sr->doc);
     free(sr);
 }
@@ -438,6 +454,58 @@ const struct store_op *store_room_op(const struct store_room *sr, uint64_t rev)
     return &sr->ops[(sr->ops_head + (rev - oldest)) % sr->ops_cap];
 }
 
+/* Drops the cids whose last op is no longer in the op ring (nothing in the history window). */
+static void cids_evict(struct store_room *sr)
+{
+    uint64_t oldest = store_room_oldest_op(sr);
+    for (uint32_t i = 0; i < sr->ncids;)
+        if (sr->cids[i].rev < oldest) sr->cids[i] = sr->cids[--sr->ncids];
+        else i++;
+}
+
+static struct cid_ent *cid_find(const struct store_room *sr, const char *cid, size_t len)
+{
+    for (uint32_t i = 0; i < sr->ncids; i++)
+        if (sr->cids[i].len == len && !memcmp(sr->cids[i].id, cid, len)) return &sr->cids[i];
+    return NULL;
+}
+
+/* Remembers that cid's op cseq created revision rev (keeps the highest cseq). */
+static void cid_note(struct store_room *sr, const char *cid, size_t len, uint64_t cseq, uint64_t rev)
+{
+    if (!len || len > STORE_CID_MAX) return;
+    struct cid_ent *e = cid_find(sr, cid, len);
+    if (!e) {
+        cids_evict(sr);
+        if (sr->ncids == sr->cids_cap) {
+            uint32_t cap = sr->cids_cap ? sr->cids_cap * 2 : 8;
+            struct cid_ent *n = realloc(sr->cids, (size_t)cap * sizeof *n);
+            if (!n) {
+                log_warn("op log: room %s: out of memory remembering client id; a resubmission may apply twice", sr->name);
+                return;
+            }
+            sr->cids = n;
+            sr->cids_cap = cap;
+        }
+        e = &sr->cids[sr->ncids++];
+        e->len = (uint8_t)len;
+        memcpy(e->id, cid, len);
+    } else if (cseq <= e->cseq) {
+        return;
+    }
+    e->cseq = cseq;
+    e->rev = rev;
+}
+
+bool store_room_cid(const struct store_room *sr, const char *cid, size_t len, uint64_t *cseq, uint64_t *rev)
+{
+    const struct cid_ent *e = cid_find(sr, cid, len);
+    if (!e || e->rev < store_room_oldest_op(sr)) return false;
+    *cseq = e->cseq;
+    *rev = e->rev;
+    return true;
+}
+
 /* ---- segments ---- */
 
 static int open_segment(struct store *st, char name[32], char *err, size_t errlen)
@@ -558,7 +626,7 @@ static void release_waiters(struct store_core *sc)
             continue;
         }
         if (wt.rev > wt.sr->durable_rev) wt.sr->durable_rev = wt.rev;
-        if (sc->on_durable) sc->on_durable(sc->co, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen);
+        if (sc->on_durable) sc->on_durable(sc->co, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen, wt.ack_only);
     }
 }
 
@@ -674,11 +742,12 @@ static void fill_appended(struct store_core *sc, size_t before)
 
 bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev, uint64_t ts,
                      const char *from, size_t from_len, const char *op_json, size_t op_len,
-                     uint32_t conn_idx, uint32_t conn_gen)
+                     const char *cid, size_t cid_len, uint64_t cseq, uint32_t conn_idx, uint32_t conn_gen)
 {
     size_t before = sc->fill.len;
     char *f = malloc(from_len ? from_len : 1), *o = malloc(op_len ? op_len : 1);
-    if (!f || !o || !store_encode_op(&sc->fill, sr->name, sr->name_len, rev, ts, from, from_len, op_json, op_len)) {
+    if (!f || !o || !store_encode_op_cid(&sc->fill, sr->name, sr->name_len, rev, ts, from, from_len, op_json, op_len,
+                                         cid, cid_len, cseq)) {
         free(f);
         free(o);
         return false;
@@ -693,6 +762,7 @@ bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev,
         free(o);
         log_warn("op log: out of memory tracking op %s@%" PRIu64, sr->name, rev);
     }
+    cid_note(sr, cid, cid_len, cseq, rev);
     if (rev - sr->snap_rev >= sc->st->cfg.snapshot_every) {
         const ot_text *t = doc_text(sr->doc);
         if (t->bytes > STORE_MAX_RECORD - 1024)
@@ -703,6 +773,13 @@ bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev,
     }
     fill_appended(sc, before);
     return true;
+}
+
+bool store_wait_durable(struct store_core *sc, struct store_room *sr, uint64_t rev, uint32_t conn_idx,
+                        uint32_t conn_gen)
+{
+    /* everything appended so far covers rev's record; waiters are released in order of end */
+    return push_waiter(sc, (struct waiter){ sc->appended, sr, rev, conn_idx, conn_gen, NULL, 0, 0, true });
 }
 
 bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
@@ -743,7 +820,7 @@ bool store_degraded(const struct store *st) { return st && atomic_load(&((struct
 
 /* ---- recovery ---- */
 
-struct rop { uint64_t rev, ts; const uint8_t *from, *json; uint32_t from_len, json_len; };
+struct rop { uint64_t rev, ts, cseq; const uint8_t *from, *json, *cid; uint32_t from_len, json_len, cid_len; };
 struct rchat { uint64_t seq, ts; const uint8_t *json; uint32_t len; };
 struct rroom {
     struct rroom *next;
@@ -827,6 +904,14 @@ static void on_record(void *arg, const uint8_t *payload, size_t len, size_t off)
         o.ts = rd_u64(&r);
         o.from = rd_str8(&r, &o.from_len);
         o.json = rd_str32(&r, &o.json_len);
+        o.cid = NULL;
+        o.cid_len = 0;
+        o.cseq = 0;
+        if (r.ok && r.n) {           /* the optional tail: cid, cseq */
+            o.cid = rd_str8(&r, &o.cid_len);
+            o.cseq = rd_u64(&r);
+            if (o.cid_len == 0 || o.cid_len > STORE_CID_MAX) r.ok = false;
+        }
         if (!r.ok || o.rev == 0 || !GROW(rm->ops, rm->nops, rm->ops_cap)) goto bad;
         rm->ops[rm->nops++] = o;
         break;
@@ -959,6 +1044,7 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
             sroom_free(sr);
             goto oom;
         }
+        cid_note(sr, (const char *)o->cid, o->cid_len, o->cseq, o->rev);
     }
     sr->snap_rev = rm->has_snap ? rm->snap_rev : 0;
     if (rm->nchats) qsort(rm->chats, rm->nchats, sizeof *rm->chats, cmp_rchat);
@@ -1069,7 +1155,11 @@ static void checkpoint(struct store *st, char **names, size_t nnames, size_t old
                                            t->utf8 ? t->utf8 : "", t->bytes);
                 for (uint32_t i = 0; i < sr->ops_count && ok; i++) {
                     const struct store_op *o = &sr->ops[(sr->ops_head + i) % sr->ops_cap];
-                    ok = store_encode_op(&b, sr->name, sr->name_len, o->rev, o->ts, o->from, o->from_len, o->op, o->op_len);
+                    const struct cid_ent *ce = NULL;       /* a cid's latest op keeps its cid */
+                    for (uint32_t j = 0; j < sr->ncids && !ce; j++)
+                        if (sr->cids[j].rev == o->rev) ce = &sr->cids[j];
+                    ok = store_encode_op_cid(&b, sr->name, sr->name_len, o->rev, o->ts, o->from, o->from_len, o->op,
+                                             o->op_len, ce ? ce->id : NULL, ce ? ce->len : 0, ce ? ce->cseq : 0);
                 }
                 for (uint32_t i = 0; i < sr->chat_count && ok; i++) {
                     const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];

@@ -1,6 +1,7 @@
 /* store.h: durable storage of rooms (issue 6): the embedded op log (src/store/oplog.c).
  *
- * What is stored: every accepted OT op {room, rev, op JSON, from, ts}, every chat message,
+ * What is stored: every accepted OT op {room, rev, op JSON, from, ts, and the client's cid/cseq
+ * if it gave one (docs/protocol.md, resubmission)}, every chat message,
  * and per-room snapshots {room, rev, doc text, chat seq} every --snapshot-every ops. Each
  * core appends to its own segment files in --data-dir through its own io_uring
  * (IORING_OP_WRITE linked to IORING_OP_FSYNC/DATASYNC), so no core ever blocks on the disk
@@ -62,8 +63,9 @@ bool store_degraded(const struct store *st);
 
 /* ---- one core (its thread only) ---- */
 
+/* ack_only: a waiter of store_wait_durable (a resubmitted op): ack it, broadcast nothing. */
 typedef void (*store_durable_fn)(struct core *co, struct store_room *sr, uint64_t rev,
-                                 uint32_t conn_idx, uint32_t conn_gen);
+                                 uint32_t conn_idx, uint32_t conn_gen, bool ack_only);
 typedef void (*store_chat_fn)(struct core *co, struct store_room *sr, const char *json, size_t len);
 void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, store_chat_fn on_chat);
 /* Before the loop submits: starts a write if records wait and it is time. Returns the ms
@@ -95,16 +97,27 @@ const struct store_op *store_room_op(const struct store_room *sr, uint64_t rev);
 /* Oldest revision whose op is in memory (ops rev >= this are available up to doc rev). */
 uint64_t store_room_oldest_op(const struct store_room *sr);
 
+/* Idempotent resubmission (docs/protocol.md, `cid`/`cseq`): the highest cseq applied for client
+ * id cid and the revision it created, if an op of cid is still in the op ring (cids with
+ * nothing in the history window are forgotten). Rebuilt from the op records at recovery. */
+#define STORE_CID_MAX 64
+bool store_room_cid(const struct store_room *sr, const char *cid, size_t len, uint64_t *cseq, uint64_t *rev);
+
 /* Chat messages kept (oldest first): the i-th JSON object, i < count. */
 uint32_t store_room_chat_count(const struct store_room *sr);
 const char *store_room_chat(const struct store_room *sr, uint32_t i, size_t *len);
 
 /* Records op (already applied: doc_rev(doc) == rev) and queues it for writing; on_durable
- * (sr, rev, conn_idx, conn_gen) runs once it is durable. May append a snapshot too.
- * False on ENOMEM (nothing recorded). */
+ * (sr, rev, conn_idx, conn_gen, false) runs once it is durable. May append a snapshot too.
+ * cid (cid_len 0: none, else <= STORE_CID_MAX) and cseq go in the record and in the room's
+ * cid table. False on ENOMEM (nothing recorded). */
 bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev, uint64_t ts,
                      const char *from, size_t from_len, const char *op_json, size_t op_len,
-                     uint32_t conn_idx, uint32_t conn_gen);
+                     const char *cid, size_t cid_len, uint64_t cseq, uint32_t conn_idx, uint32_t conn_gen);
+/* on_durable(sr, rev, conn_idx, conn_gen, true) once everything appended so far is durable
+ * (rev's op is among it). False on ENOMEM. */
+bool store_wait_durable(struct store_core *sc, struct store_room *sr, uint64_t rev, uint32_t conn_idx,
+                        uint32_t conn_gen);
 /* Records a chat message (its whole JSON object, seq from store_room_next_chat_seq) and
  * queues it for writing; once durable it joins the room's kept chat and on_chat(sr, json)
  * runs if the core attached one (the server broadcasts chat at once and attaches none). False if
@@ -128,6 +141,11 @@ struct store_buf { uint8_t *p; size_t len, cap; };
 void store_buf_free(struct store_buf *b);
 bool store_encode_op(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
                      const char *from, size_t from_len, const char *json, size_t json_len);
+/* The same with the optional tail of newer records: str8 cid, u64 cseq (only when cid_len > 0;
+ * recovery reads records with and without it). */
+bool store_encode_op_cid(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
+                         const char *from, size_t from_len, const char *json, size_t json_len,
+                         const char *cid, size_t cid_len, uint64_t cseq);
 bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_len, uint64_t rev,
                            uint64_t chat_seq, const char *text, size_t text_len);
 bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,

@@ -241,6 +241,280 @@ class Basics(PersistenceBase):
             srv.get("/health")
 
 
+def _ot_retain(ops, n):
+    if n == 0:
+        return
+    if ops and isinstance(ops[-1], int) and ops[-1] > 0:
+        ops[-1] += n
+    else:
+        ops.append(n)
+
+
+def _ot_insert(ops, s):
+    if s == "":
+        return
+    if ops and isinstance(ops[-1], str):
+        ops[-1] += s
+    elif ops and isinstance(ops[-1], int) and ops[-1] < 0:
+        if len(ops) > 1 and isinstance(ops[-2], str):
+            ops[-2] += s
+        else:
+            ops.insert(len(ops) - 1, s)
+    else:
+        ops.append(s)
+
+
+def _ot_delete(ops, n):
+    if n == 0:
+        return
+    if ops and isinstance(ops[-1], int) and ops[-1] < 0:
+        ops[-1] -= n
+    else:
+        ops.append(-n)
+
+
+def ot_transform(a, b):
+    """ot.js TextOperation.transform(a, b)[0] (a's inserts win ties), ASCII text: the op the
+    ot.js server applies for client op a after server op b."""
+    out, ia, ib = [], iter(a), iter(b)
+    x, y = next(ia, None), next(ib, None)
+    while x is not None or y is not None:
+        if isinstance(x, str):
+            _ot_insert(out, x)
+            x = next(ia, None)
+            continue
+        if isinstance(y, str):
+            _ot_retain(out, len(y))
+            y = next(ib, None)
+            continue
+        assert x is not None and y is not None, (a, b)
+        if x > 0 and y > 0:
+            m = min(x, y)
+            _ot_retain(out, m)
+            x, y = (x - m or None), (y - m or None)
+        elif x < 0 and y < 0:
+            m = min(-x, -y)
+            x, y = (x + m or None), (y + m or None)
+        elif x < 0 < y:
+            m = min(-x, y)
+            _ot_delete(out, m)
+            x, y = (x + m or None), (y - m or None)
+        else:                           # x retains, y deletes
+            m = min(x, -y)
+            x, y = (x - m or None), (y + m or None)
+        if x is None:
+            x = next(ia, None)
+        if y is None:
+            y = next(ib, None)
+    return out
+
+
+class MaxLag(PersistenceBase):
+    """--ot-max-lag: an op based on a revision older than the doc's --ot-window is transformed
+    against the op log's in-memory history (exactly as ot.js's server would), up to
+    --ot-max-lag revisions back; beyond that it is rev-too-old. Also after a restart, when the
+    doc's window is empty and all of it comes from the log."""
+    EXTRA = ("--ot-window", "5", "--ot-max-lag", "100", "--history-window", "200")
+
+    def test_old_base_transformed_from_store(self):
+        rng = random.Random(7)
+
+        async def build(srv, n):
+            async with websockets.connect(srv.ws_url(), open_timeout=5) as ws:
+                await ws.send(json.dumps({"type": "join", "room": "lag"}))
+                j = json.loads(await ws.recv())
+                rev, doc = j["rev"], j["doc"]
+                for i in range(n):          # random inserts and deletes
+                    pos = rng.randint(0, len(doc))
+                    if doc and rng.random() < 0.4:
+                        k = rng.randint(1, min(3, len(doc) - pos)) if pos < len(doc) else 0
+                        op = [pos, -k, len(doc) - pos - k] if k else [pos, "q"]
+                    else:
+                        op = [pos, f"{chr(97 + i % 26)}{i}", len(doc) - pos]
+                    op = [c for c in op if c != 0]
+                    await ws.send(json.dumps({"type": "op", "rev": rev, "op": op}))
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    assert m["type"] == "ack", m
+                    rev, doc = m["rev"], apply_op(doc, op)
+                return rev
+
+        async def send(srv, base, op):
+            async with websockets.connect(srv.ws_url(), open_timeout=5) as ws:
+                await ws.send(json.dumps({"type": "join", "room": "lag"}))
+                json.loads(await ws.recv())
+                await ws.send(json.dumps({"type": "op", "rev": base, "op": op}))
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+        def check(srv, lag):
+            ops = [o["op"] for o in history(srv, "lag")["ops"]]
+            n = len(ops)
+            base = n - lag
+            old = replay([{"op": o} for o in ops[:base]])
+            pos = len(old) // 2
+            mine = [c for c in (pos, "<LAG>", len(old) - pos) if c != 0]
+            expect = mine
+            for o in ops[base:]:
+                expect = ot_transform(expect, o)
+            m = asyncio.run(send(srv, base, mine))
+            self.assertEqual(m, {"type": "ack", "rev": n + 1})
+            h = history(srv, "lag")["ops"]
+            self.assertEqual(h[-1]["op"], expect)
+            _, info = srv.get_json("/rooms/lag")
+            self.assertEqual(info["doc"], apply_op(replay([{"op": o} for o in ops]), expect))
+            return n + 1
+
+        with self.server() as srv:
+            n = asyncio.run(build(srv, 120))
+            self.assertEqual(n, 120)
+            n = check(srv, 50)                    # 45 ops from the log, 5 from the doc's window
+            n = check(srv, 100)                   # the limit itself
+            m = asyncio.run(send(srv, n - 101, ["x"]))
+            self.assertEqual((m["type"], m["code"]), ("error", "rev-too-old"))
+        with self.server() as srv:                # after a restart the doc's window is empty
+            n = check(srv, 50)
+            m = asyncio.run(send(srv, n - 101, ["x"]))
+            self.assertEqual((m["type"], m["code"]), ("error", "rev-too-old"))
+
+    def test_max_lag_over_history_window_refused(self):
+        p = subprocess.run([harness.binary(), "--listen", "127.0.0.1:0", "--data-dir", self.data,
+                            "--history-window", "10", "--ot-max-lag", "11"],
+                           capture_output=True, text=True, timeout=30, cwd=harness.ROOT)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--ot-max-lag", p.stderr)
+
+
+class Resubmit(PersistenceBase):
+    """Idempotent resubmission: an op with a cid/cseq already applied is acked with its original
+    revision and not applied again, before and after a kill -9 and restart (the cid table is
+    rebuilt from the op records)."""
+
+    async def join(self, srv, room):
+        ws = await websockets.connect(srv.ws_url(), open_timeout=5)
+        await ws.send(json.dumps({"type": "join", "room": room}))
+        j = json.loads(await ws.recv())
+        return ws, j
+
+    async def op(self, ws, rev, op, **kw):
+        await ws.send(json.dumps({"type": "op", "rev": rev, "op": op, **kw}))
+        while True:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if m["type"] in ("ack", "error"):
+                return m
+
+    def test_resubmit_without_restart(self):
+        async def go(srv):
+            ws, j = await self.join(srv, "idem")
+            self.assertEqual(j["rev"], 0)
+            self.assertEqual(await self.op(ws, 0, ["a"], cid="client-1", cseq=0), {"type": "ack", "rev": 1})
+            self.assertEqual(await self.op(ws, 0, ["a"], cid="client-1", cseq=0), {"type": "ack", "rev": 1})
+            self.assertEqual(await self.op(ws, 1, [1, "b"], cid="client-1", cseq=1), {"type": "ack", "rev": 2})
+            # lower than the last applied: already in, acked with the cid's latest revision
+            self.assertEqual(await self.op(ws, 0, ["a"], cid="client-1", cseq=0), {"type": "ack", "rev": 2})
+            # another cid, and a gap in cseq, are applied
+            self.assertEqual(await self.op(ws, 2, [2, "c"], cid="client-2", cseq=0), {"type": "ack", "rev": 3})
+            self.assertEqual(await self.op(ws, 3, [3, "d"], cid="client-1", cseq=7), {"type": "ack", "rev": 4})
+            self.assertEqual(await self.op(ws, 3, [3, "d"], cid="client-1", cseq=7), {"type": "ack", "rev": 4})
+            # no cid: applied every time, as before
+            self.assertEqual(await self.op(ws, 4, [4, "e"]), {"type": "ack", "rev": 5})
+            for bad in ({"cid": "x"}, {"cseq": 1}, {"cid": "x" * 65, "cseq": 1}, {"cid": "", "cseq": 1},
+                        {"cid": "x", "cseq": -1}, {"cid": 5, "cseq": 1}, {"cid": "x", "cseq": "1"}):
+                m = await self.op(ws, 5, [5, "z"], **bad)
+                self.assertEqual((m["type"], m["code"]), ("error", "bad-message"), bad)
+            self.assertEqual(await self.op(ws, 5, [5, "f"], cid="x" * 64, cseq=0), {"type": "ack", "rev": 6})
+            await ws.close()
+
+        with self.server() as srv:
+            asyncio.run(go(srv))
+            _, info = srv.get_json("/rooms/idem")
+            self.assertEqual((info["rev"], info["doc"]), (6, "abcdef"))
+
+    def test_resubmit_before_durable(self):
+        """The resubmission arrives while the op waits for its fdatasync: its ack waits too."""
+        async def go(srv):
+            ws, _ = await self.join(srv, "idem")
+            other, _ = await self.join(srv, "idem")
+            m = {"type": "op", "rev": 0, "op": ["a"], "cid": "c", "cseq": 1}
+            await ws.send(json.dumps(m))
+            await ws.send(json.dumps(m))
+            got = []
+            while len(got) < 2:
+                g = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if g["type"] != "presence":
+                    got.append(g)
+            self.assertEqual(got, [{"type": "ack", "rev": 1}] * 2)
+            o = json.loads(await asyncio.wait_for(other.recv(), 10))
+            self.assertEqual((o["type"], o["rev"]), ("op", 1))
+            with self.assertRaises(asyncio.TimeoutError):     # broadcast once only
+                await asyncio.wait_for(other.recv(), 0.5)
+            await ws.close()
+            await other.close()
+
+        with self.server("--fsync", "batch", "--fsync-interval", "300ms") as srv:
+            asyncio.run(go(srv))
+            self.assertEqual(srv.get_json("/rooms/idem")[1]["doc"], "a")
+
+    def test_resubmit_survives_compaction(self):
+        """Startup compaction rewrites the history window: a cid's latest op keeps its cid."""
+        async def first(srv):
+            ws, _ = await self.join(srv, "idem")
+            self.assertEqual(await self.op(ws, 0, ["a"], cid="k", cseq=1), {"type": "ack", "rev": 1})
+            await ws.close()
+
+        async def again(srv):
+            ws, j = await self.join(srv, "idem")
+            self.assertEqual(await self.op(ws, 0, ["a"], cid="k", cseq=1), {"type": "ack", "rev": 1})
+            await ws.close()
+            return j["rev"]
+
+        small = ("--segment-bytes", "4096")
+        with self.server(*small) as srv:
+            asyncio.run(first(srv))
+            asyncio.run(write_ops(srv, "idem", 80))
+        with self.server(*small) as srv:
+            self.assertIn("compacted", srv.output())
+            self.assertEqual(asyncio.run(again(srv)), 81)
+        with self.server(*small) as srv:
+            self.assertEqual(asyncio.run(again(srv)), 81)
+
+    def test_resubmit_after_kill9(self):
+        msg = {"cid": "tab-42", "cseq": 3}
+
+        async def first(srv):
+            ws, j = await self.join(srv, "idem")
+            self.assertEqual(await self.op(ws, 0, ["hello"]), {"type": "ack", "rev": 1})
+            self.assertEqual(await self.op(ws, 1, [5, " world"], **msg), {"type": "ack", "rev": 2})
+            self.assertEqual(await self.op(ws, 2, [11, "!"]), {"type": "ack", "rev": 3})
+            await ws.close()
+
+        async def again(srv):
+            ws, j = await self.join(srv, "idem")
+            self.assertEqual((j["rev"], j["doc"]), (3, "hello world!"))
+            # the same op at its old base revision: acked with its revision, not applied again
+            self.assertEqual(await self.op(ws, 1, [5, " world"], **msg), {"type": "ack", "rev": 2})
+            self.assertEqual(await self.op(ws, 1, [5, " world"], cid="tab-42", cseq=2), {"type": "ack", "rev": 2})
+            # the next cseq is a new op
+            self.assertEqual(await self.op(ws, 3, [12, "?"], cid="tab-42", cseq=4), {"type": "ack", "rev": 4})
+            await ws.close()
+
+        srv = self.server().start()
+        try:
+            asyncio.run(first(srv))
+        finally:
+            srv.kill()                                  # SIGKILL after the acks
+        with self.server(threads=3) as srv:
+            asyncio.run(again(srv))
+            _, info = srv.get_json("/rooms/idem")
+            self.assertEqual((info["rev"], info["doc"]), (4, "hello world!?"))
+            self.assertEqual(len(history(srv, "idem")["ops"]), 4)
+        with self.server() as srv:                      # and again: the cseq 4 record too
+            async def third():
+                ws, j = await self.join(srv, "idem")
+                self.assertEqual(await self.op(ws, 3, [12, "?"], cid="tab-42", cseq=4), {"type": "ack", "rev": 4})
+                await ws.close()
+            asyncio.run(third())
+            self.assertEqual(srv.get_json("/rooms/idem")[1]["rev"], 4)
+
+
 def segments(data):
     return sorted(p for p in glob.glob(os.path.join(data, "seg-*.log")) if os.path.getsize(p) > 0)
 

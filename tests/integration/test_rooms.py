@@ -380,7 +380,7 @@ class RoomsTest(unittest.TestCase):
             for y in (c, d, x):
                 await y.close()
         with Server("--threads", "1", "--max-chat-bytes", "64", "--max-element-bytes", "256",
-                    "--max-room-elements", "1", "--ot-window", "2", "--max-room-members", "2",
+                    "--max-room-elements", "1", "--ot-window", "2", "--ot-max-lag", "2", "--max-room-members", "2",
                     "--max-rooms", "1") as srv:
             run(body(srv))
 

@@ -243,6 +243,43 @@ static void test_recover_rooms(void **state)
     setup_dir(NULL);
 }
 
+/* op records with the optional cid/cseq tail next to old ones without it: recovery reads both
+ * and rebuilds the cid table (highest cseq per cid and its revision) */
+static void test_recover_cid(void **state)
+{
+    (void)state;
+    struct store_buf b = { 0 };
+    assert_true(store_encode_op(&b, "c", 1, 1, 10, "0-1", 3, "[\"x\"]", 5));
+    size_t old_len = b.len;
+    assert_true(store_encode_op_cid(&b, "c", 1, 2, 11, "0-1", 3, "[1,\"y\"]", 7, "tab", 3, 5));
+    assert_int_equal(b.len - old_len, old_len + 7 - 5 + 1 + 3 + 8);   /* + str8 cid + u64 cseq */
+    assert_true(store_encode_op_cid(&b, "c", 1, 3, 12, "0-1", 3, "[2,\"z\"]", 7, "tab", 3, 4));
+    assert_true(store_encode_op_cid(&b, "c", 1, 4, 13, "0-2", 3, "[3,\"w\"]", 7, "other", 5, 0));
+    assert_false(store_encode_op_cid(&b, "c", 1, 5, 13, "0-2", 3, "[4,\"v\"]", 7,
+                                     "0123456789012345678901234567890123456789012345678901234567890123X", 65, 0));
+    write_seg("seg-0000000000000001.log", &b, b.len);
+    struct config c = cfg_for(false);
+    struct store *st;
+    char err[512];
+    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), 0);
+    struct store_room *r = find(st, "c", 2);
+    assert_non_null(r);
+    assert_int_equal(doc_rev(store_room_doc(r)), 4);
+    assert_memory_equal(doc_text(store_room_doc(r))->utf8, "xyzw", 4);
+    uint64_t cseq = 99, rev = 99;
+    assert_true(store_room_cid(r, "tab", 3, &cseq, &rev));
+    assert_int_equal(cseq, 5);                      /* the highest, not the latest */
+    assert_int_equal(rev, 2);
+    assert_true(store_room_cid(r, "other", 5, &cseq, &rev));
+    assert_int_equal(cseq, 0);
+    assert_int_equal(rev, 4);
+    assert_false(store_room_cid(r, "ta", 2, &cseq, &rev));
+    store_close(st);
+    store_buf_free(&b);
+    teardown_dir(NULL);
+    setup_dir(NULL);
+}
+
 static void test_recover_torn(void **state)
 {
     (void)state;
@@ -336,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_zero_tail),
         cmocka_unit_test(test_corruption),
         cmocka_unit_test(test_recover_rooms),
+        cmocka_unit_test(test_recover_cid),
         cmocka_unit_test(test_recover_torn),
         cmocka_unit_test(test_recover_corrupt),
         cmocka_unit_test(test_recover_gap),
