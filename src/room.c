@@ -8,6 +8,7 @@
 #include "room.h"
 
 #include "conn.h"
+#include "hash.h"
 #include "log.h"
 #include "server.h"
 #include "store/store.h"
@@ -46,19 +47,9 @@ struct rooms {
     struct session *cursors;   /* with a pending cursor */
 };
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 uint32_t room_owner(const char *name, size_t len, uint32_t ncores)
 {
-    return (uint32_t)(fnv1a(name, len) % (ncores ? ncores : 1));
+    return (uint32_t)(hash_fnv1a(name, len) % (ncores ? ncores : 1));
 }
 
 bool room_name_valid(const char *name, size_t len)
@@ -140,7 +131,7 @@ static struct room **slot_of(struct rooms *r, uint64_t h, const char *name, size
 
 static struct room *room_find(struct core *co, const char *name, size_t len)
 {
-    return *slot_of(co->rooms, fnv1a(name, len), name, len);
+    return *slot_of(co->rooms, hash_fnv1a(name, len), name, len);
 }
 
 static void rooms_grow(struct rooms *r)
@@ -183,7 +174,7 @@ static int room_create(struct core *co, const char *name, size_t len, struct roo
     store_room_set_live(rm->sr, rm);
     memcpy(rm->name, name, len);
     rm->name_len = len;
-    rm->hash = fnv1a(name, len);
+    rm->hash = hash_fnv1a(name, len);
     struct rooms *r = co->rooms;
     struct room **slot = slot_of(r, rm->hash, name, len);
     *slot = rm;
@@ -487,7 +478,7 @@ int room_cursor(struct core *co, struct session *s, const char *msg, size_t len)
 
 static uint32_t element_slot(const struct room *rm, const char *id, size_t len)
 {
-    uint32_t mask = rm->elements_cap - 1, i = (uint32_t)fnv1a(id, len) & mask;
+    uint32_t mask = rm->elements_cap - 1, i = (uint32_t)hash_fnv1a(id, len) & mask;
     while (rm->elements[i].id && !(rm->elements[i].id_len == len && !memcmp(rm->elements[i].id, id, len)))
         i = (i + 1) & mask;
     return i;

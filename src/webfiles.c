@@ -1,6 +1,7 @@
 /* webfiles.c: see webfiles.h. */
 #include "webfiles.h"
 
+#include "hash.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -29,17 +30,6 @@ static const char *content_type_of(const char *name)
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
             if (!strcmp(dot, types[i].ext)) return types[i].type;
     return "application/octet-stream";
-}
-
-/* FNV-1a, 64-bit: a cache validator, not a security boundary. */
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
 }
 
 static int add_file(struct webfiles *w, const char *fs_path, const char *url_path)
@@ -74,7 +64,7 @@ static int add_file(struct webfiles *w, const char *fs_path, const char *url_pat
     /* HTML revalidates every time (it names the other files); the rest may be cached briefly. */
     bool html = strstr(wf->content_type, "text/html") != NULL;
     wf->cache_control = html ? "no-cache" : "public, max-age=300";
-    snprintf(wf->etag, sizeof wf->etag, "\"%016llx\"", (unsigned long long)hash_bytes(data, len));
+    snprintf(wf->etag, sizeof wf->etag, "\"%016llx\"", (unsigned long long)hash_fnv1a(data, len));
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "store.h"
 
 #include "core.h"
+#include "hash.h"
 #include "log.h"
 #include "room.h"
 
@@ -289,16 +290,6 @@ struct store {
     _Atomic uint32_t degraded;
 };
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static void sroom_free(struct store_room *sr)
 {
     for (uint32_t i = 0; i < sr->ops_count; i++) {
@@ -352,7 +343,7 @@ static struct store_room *sroom_new(const struct config *cfg, const char *name, 
     if (!sr) return NULL;
     memcpy(sr->name, name, len);
     sr->name_len = len;
-    sr->hash = fnv1a(name, len);
+    sr->hash = hash_fnv1a(name, len);
     sr->ops_max = cfg->history_window;
     return sr;
 }
@@ -410,7 +401,7 @@ static bool sroom_push_chat(struct store_room *sr, uint32_t max, uint64_t seq, u
 
 struct store_room *store_room_get(struct store_core *sc, const char *name, size_t len, bool create)
 {
-    uint64_t h = fnv1a(name, len);
+    uint64_t h = hash_fnv1a(name, len);
     struct store_room *sr = *sroom_slot(sc, h, name, len);
     if (sr || !create) return sr;
     const struct config *cfg = &sc->st->cfg;
@@ -849,7 +840,7 @@ struct recovery {
 
 static struct rroom *rroom_get(struct recovery *rc, const uint8_t *name, size_t len)
 {
-    uint64_t h = fnv1a((const char *)name, len);
+    uint64_t h = hash_fnv1a((const char *)name, len);
     struct rroom **p = &rc->buckets[h & (rc->nbuckets - 1)];
     for (struct rroom *r = *p; r; r = r->next)
         if (r->name_len == len && !memcmp(r->name, name, len)) return r;

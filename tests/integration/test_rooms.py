@@ -18,10 +18,10 @@ import websockets  # noqa: E402
 
 
 def fnv1a(name):
-    h = 1469598103934665603
+    h = 0xcbf29ce484222325
     for b in name.encode():
         h ^= b
-        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        h = (h * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
     return h
 
 
