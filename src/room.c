@@ -27,8 +27,7 @@ struct element {
 };
 
 struct room {
-    struct room *hnext;
-    uint64_t hash;
+    struct room *prev, *next;  /* the core's rooms in memory (found by name through the store) */
     char name[ROOM_NAME_MAX + 1];
     size_t name_len;
     struct session **members;
@@ -40,8 +39,7 @@ struct room {
 };
 
 struct rooms {
-    struct room **buckets;
-    uint32_t nbuckets, count;
+    struct room *live;         /* rooms in memory, for teardown */
     uint64_t next_participant;
     struct session *dead;      /* detached, to leave at turn end */
     struct session *cursors;   /* with a pending cursor */
@@ -68,12 +66,6 @@ int rooms_init(struct core *co)
 {
     struct rooms *r = calloc(1, sizeof *r);
     if (!r) return -1;
-    r->nbuckets = 1024;
-    r->buckets = calloc(r->nbuckets, sizeof *r->buckets);
-    if (!r->buckets) {
-        free(r);
-        return -1;
-    }
     co->rooms = r;
     return 0;
 }
@@ -107,51 +99,23 @@ void rooms_free(struct core *co)
         r->dead = s->dead_next;
         session_free(s);
     }
-    for (uint32_t b = 0; b < r->nbuckets; b++) {
-        struct room *rm = r->buckets[b];
-        while (rm) {
-            struct room *next = rm->hnext;
-            room_free(rm);
-            rm = next;
-        }
+    while (r->live) {
+        struct room *rm = r->live;
+        r->live = rm->next;
+        room_free(rm);
     }
-    free(r->buckets);
     free(r);
     co->rooms = NULL;
 }
 
 /* ---- lookup ---- */
 
-static struct room **slot_of(struct rooms *r, uint64_t h, const char *name, size_t len)
-{
-    struct room **p = &r->buckets[(h >> 32) & (r->nbuckets - 1)];
-    while (*p && !((*p)->hash == h && (*p)->name_len == len && !memcmp((*p)->name, name, len))) p = &(*p)->hnext;
-    return p;
-}
-
+/* A room in memory: every one has a stored room (its document and history) that points
+ * back to it, so the store's table is the one index by name. */
 static struct room *room_find(struct core *co, const char *name, size_t len)
 {
-    return *slot_of(co->rooms, hash_fnv1a(name, len), name, len);
-}
-
-static void rooms_grow(struct rooms *r)
-{
-    uint32_t n = r->nbuckets * 2;
-    struct room **b = calloc(n, sizeof *b);
-    if (!b) return;                      /* longer chains, still correct */
-    for (uint32_t i = 0; i < r->nbuckets; i++) {
-        struct room *rm = r->buckets[i];
-        while (rm) {
-            struct room *next = rm->hnext;
-            struct room **dst = &b[(rm->hash >> 32) & (n - 1)];
-            rm->hnext = *dst;
-            *dst = rm;
-            rm = next;
-        }
-    }
-    free(r->buckets);
-    r->buckets = b;
-    r->nbuckets = n;
+    struct store_room *sr = store_room_get(co->store, name, len, false);
+    return sr ? store_room_live(sr) : NULL;
 }
 
 static int room_create(struct core *co, const char *name, size_t len, struct room **out)
@@ -174,11 +138,10 @@ static int room_create(struct core *co, const char *name, size_t len, struct roo
     store_room_set_live(rm->sr, rm);
     memcpy(rm->name, name, len);
     rm->name_len = len;
-    rm->hash = hash_fnv1a(name, len);
     struct rooms *r = co->rooms;
-    struct room **slot = slot_of(r, rm->hash, name, len);
-    *slot = rm;
-    if (++r->count > r->nbuckets) rooms_grow(r);
+    rm->next = r->live;
+    if (r->live) r->live->prev = rm;
+    r->live = rm;
     stat_add(&co->stats.rooms, 1);
     *out = rm;
     return -1;
@@ -187,9 +150,9 @@ static int room_create(struct core *co, const char *name, size_t len, struct roo
 static void room_destroy(struct core *co, struct room *rm)
 {
     struct rooms *r = co->rooms;
-    struct room **slot = slot_of(r, rm->hash, rm->name, rm->name_len);
-    *slot = rm->hnext;
-    r->count--;
+    if (rm->prev) rm->prev->next = rm->next;
+    else r->live = rm->next;
+    if (rm->next) rm->next->prev = rm->prev;
     stat_sub(&co->stats.rooms, 1);
     atomic_fetch_sub_explicit(&co->srv->rooms, 1, memory_order_relaxed);
     room_free(rm);
@@ -692,9 +655,9 @@ uint32_t rooms_end_of_turn(struct core *co)
 
 bool room_describe(struct core *co, const char *name, size_t len)
 {
-    struct room *rm = room_find(co, name, len);
-    struct store_room *sr = rm ? rm->sr : store_room_get(co->store, name, len, false);
+    struct store_room *sr = store_room_get(co->store, name, len, false);
     if (!sr) return false;
+    struct room *rm = store_room_live(sr);
     const doc *d = store_room_doc(sr);
     const ot_text *t = doc_text(d);
     jw *w = &co->out;

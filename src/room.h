@@ -51,7 +51,7 @@ struct session {
     bool dead;
 };
 
-/* The core's index of rooms. */
+/* The core's rooms in memory, sessions to reap and cursors to send (room.c). */
 struct rooms;
 
 int rooms_init(struct core *co);
