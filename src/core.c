@@ -283,7 +283,7 @@ static void core_loop(struct core *co)
         int r;
         if (due_ms == UINT32_MAX) {
             r = io_uring_submit_and_wait(&co->ring, 1);
-        } else {                             /* a coalesced cursor is due: wake up for it */
+        } else {                             /* a coalesced cursor or an op-log batch is due */
             struct __kernel_timespec ts = { .tv_sec = due_ms / 1000, .tv_nsec = (long)(due_ms % 1000) * 1000000L };
             struct io_uring_cqe *first;
             r = io_uring_submit_and_wait_timeout(&co->ring, &first, 1, &ts, NULL);

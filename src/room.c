@@ -279,25 +279,33 @@ static void write_presence(struct core *co, const struct session *s, const char 
     jw_char(w, '}');
 }
 
+/* `,"rev":N,"doc":"...","participants":[...]`: what `joined` and GET /rooms share. A room
+ * not in memory (rm NULL) has no participants. */
+static void write_state(jw *w, const doc *d, const struct room *rm)
+{
+    const ot_text *t = doc_text(d);
+    jw_lit(w, ",\"rev\":");
+    jw_uint(w, doc_rev(d));
+    jw_lit(w, ",\"doc\":");
+    jw_str(w, t->utf8 ? t->utf8 : "", t->bytes);
+    jw_lit(w, ",\"participants\":[");
+    for (uint32_t i = 0; rm && i < rm->nmembers; i++) {
+        if (i) jw_char(w, ',');
+        jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
+    }
+    jw_char(w, ']');
+}
+
 static void write_joined(struct core *co, const struct room *rm, const struct session *s)
 {
     jw *w = &co->out;
-    const ot_text *t = doc_text(rm->doc);
     jw_reset(w);
     jw_lit(w, "{\"type\":\"joined\",\"room\":");
     jw_str(w, rm->name, rm->name_len);
     jw_lit(w, ",\"self\":");
     jw_str(w, s->id, strlen(s->id));
-    jw_lit(w, ",\"rev\":");
-    jw_uint(w, doc_rev(rm->doc));
-    jw_lit(w, ",\"doc\":");
-    jw_str(w, t->utf8 ? t->utf8 : "", t->bytes);
-    jw_lit(w, ",\"participants\":[");
-    for (uint32_t i = 0; i < rm->nmembers; i++) {
-        if (i) jw_char(w, ',');
-        jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
-    }
-    jw_lit(w, "],\"elements\":[");
+    write_state(w, rm->doc, rm);
+    jw_lit(w, ",\"elements\":[");
     bool first = true;
     for (uint32_t i = 0; i < rm->elements_cap; i++) {
         const struct element *e = &rm->elements[i];
@@ -657,22 +665,11 @@ bool room_describe(struct core *co, const char *name, size_t len)
 {
     struct store_room *sr = store_room_get(co->store, name, len, false);
     if (!sr) return false;
-    struct room *rm = store_room_live(sr);
-    const doc *d = store_room_doc(sr);
-    const ot_text *t = doc_text(d);
     jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"room\":");
     jw_str(w, name, len);
-    jw_lit(w, ",\"rev\":");
-    jw_uint(w, doc_rev(d));
-    jw_lit(w, ",\"doc\":");
-    jw_str(w, t->utf8 ? t->utf8 : "", t->bytes);
-    jw_lit(w, ",\"participants\":[");
-    for (uint32_t i = 0; rm && i < rm->nmembers; i++) {
-        if (i) jw_char(w, ',');
-        jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
-    }
-    jw_lit(w, "]}\n");
+    write_state(w, store_room_doc(sr), store_room_live(sr));
+    jw_lit(w, "}\n");
     return true;
 }
