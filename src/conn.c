@@ -144,10 +144,12 @@ static void submit_send(struct core *co, struct conn *c)
     c->flags |= CF_SEND;
 }
 
-/* A DEAD connection is freed once the kernel holds nothing of it. */
+/* A DEAD connection is freed once the kernel holds nothing of it: no request that names its
+ * fixed-file slot may be pending when the slot is closed, or the next socket put in that slot
+ * (an accept, a handover) would get it. */
 static void maybe_free(struct core *co, struct conn *c)
 {
-    if (c->state != CONN_DEAD || (c->flags & (CF_RECV | CF_SEND | CF_DIRTY))) return;
+    if (c->state != CONN_DEAD || (c->flags & (CF_RECV | CF_SEND | CF_DIRTY | CF_SHUT_BUSY))) return;
     struct io_uring_sqe *sqe = core_sqe(co);
     io_uring_prep_close_direct(sqe, c->slot);
     io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0));
@@ -186,8 +188,8 @@ static void finish_close(struct core *co, struct conn *c)
         struct io_uring_sqe *sqe = core_sqe(co);
         io_uring_prep_shutdown(sqe, (int)c->slot, SHUT_WR);
         sqe->flags |= IOSQE_FIXED_FILE;
-        io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0));
-        c->flags |= CF_SHUT;
+        io_uring_sqe_set_data64(sqe, ud_conn(UD_SHUTDOWN, idx_of(co, c), c->gen));
+        c->flags |= CF_SHUT | CF_SHUT_BUSY;
     }
     c->state = CONN_LINGER;
 }
@@ -546,6 +548,15 @@ void conn_on_send(struct core *co, struct io_uring_cqe *cqe)
     if (!outq_empty(&c->q)) mark_dirty(co, c);
     else if (c->state == CONN_CLOSING) finish_close(co, c);
     else if (c->state == CONN_MOVING) handover_try(co, c);
+}
+
+void conn_on_shutdown(struct core *co, struct io_uring_cqe *cqe)
+{
+    uint64_t ud = cqe->user_data;
+    struct conn *c = &co->conns[ud_idx(ud)];
+    if (c->gen != ud_gen(ud) || c->state == CONN_FREE) return;
+    c->flags &= ~CF_SHUT_BUSY;
+    maybe_free(co, c);
 }
 
 void conn_flush_dirty(struct core *co)

@@ -3,8 +3,8 @@
  * A connection starts in HTTP (requests, keep-alive, pipelining), may upgrade to WebSocket
  * (/ws or /echo), and ends through CLOSING (output flushed, WebSocket close sent) and LINGER
  * (write side shut down, input drained until EOF) or straight to DEAD (peer gone, timeout,
- * teardown). A DEAD connection waits until its recv and send have completed, then its fixed
- * file slot is closed and the struct goes back to the core's pool (generation bumped so late
+ * teardown). A DEAD connection waits until its recv, send and shutdown have completed, then
+ * its fixed file slot is closed and the struct goes back to the core's pool (generation bumped so late
  * completions are recognised and ignored). The connection owns its parser state, its
  * carried-over input and its output queue; rooms refer to it by pointer while it lives.
  */
@@ -40,6 +40,8 @@ enum conn_flag {
     CF_IS_WS = 1 << 9,         /* upgraded (counted in ws_conns) */
     CF_EOF = 1 << 10,          /* the peer shut down its side */
     CF_MOVED = 1 << 11,        /* lives on in another core: not a close */
+    CF_SHUT_BUSY = 1 << 12,    /* the shutdown has not completed: io_uring runs it in a worker and
+                                * resolves the slot number there, so the slot must stay ours */
 };
 
 struct conn {
@@ -66,6 +68,7 @@ struct conn {
 void conn_on_accept(struct core *co, int32_t res);
 void conn_on_recv(struct core *co, struct io_uring_cqe *cqe);
 void conn_on_send(struct core *co, struct io_uring_cqe *cqe);
+void conn_on_shutdown(struct core *co, struct io_uring_cqe *cqe);
 
 /* Once per loop turn: one send for every connection with queued output. */
 void conn_flush_dirty(struct core *co);

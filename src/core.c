@@ -245,6 +245,7 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
     switch (ud_kind_of(cqe->user_data)) {
     case UD_RECV: conn_on_recv(co, cqe); break;
     case UD_SEND: conn_on_send(co, cqe); break;
+    case UD_SHUTDOWN: conn_on_shutdown(co, cqe); break;
     case UD_ACCEPT: on_accept(co, cqe); break;
     case UD_TIMER:
         on_tick(co);

@@ -31,10 +31,11 @@ struct conn;
 struct store_core;
 
 enum ud_kind {
-    UD_IGNORE = 0,       /* completions nobody waits for (close, shutdown, cancel) */
+    UD_IGNORE = 0,       /* completions nobody waits for (close, cancel) */
     UD_ACCEPT,
     UD_RECV,
     UD_SEND,
+    UD_SHUTDOWN,         /* a connection's shutdown(SHUT_WR) completed */
     UD_TIMER,
     UD_HANDOVER_IN,      /* another core passed us a connection: payload is a struct handover * */
     UD_HANDOVER_SENT,    /* our MSG_RING passing a connection completed: payload is the conn */
