@@ -18,7 +18,7 @@ BUILD_PACKAGES=(build-essential pkg-config liburing-dev libhttp-parser-dev libss
                 libhiredis-dev libmongoc-dev libbson-dev curl)
 TEST_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev libjansson-dev python3 python3-websockets
                redis-server prometheus wrk gnuplot-nox kubectl podman uidmap chromium
-               python3-jsonschema python3-yaml python3-seccomp runc)
+               python3-jsonschema python3-yaml python3-seccomp python3-pymongo runc)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_U32, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_LISTEN, OPT_LOGLEVEL, OPT_FSYNC, OPT_BOOL };
+enum opt_type { OPT_U32, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_LISTEN, OPT_LOGLEVEL, OPT_FSYNC, OPT_BOOL, OPT_STORE };
 
 struct opt {
     const char *flag;      /* without the leading -- */
@@ -45,6 +45,7 @@ static const struct opt options[] = {
     { "cursor-interval", OPT_DURATION, F(cursor_interval_ms), 1, 10000, "16ms", "cursor updates per participant are coalesced to one per interval" },
     { "ot-window", OPT_U32, F(ot_window), 1, 10000000, "1000", "ops of history kept in memory per document" },
     { "web-dir", OPT_STRING, F(web_dir), 0, 0, "web", "directory of the demo page served at /" },
+    { "store", OPT_STORE, F(store), 0, 0, "embedded", "where accepted ops go: embedded (the op log in --data-dir) or a MongoDB URI, mongodb://HOST[:PORT]/DB[?w=...&journal=...] (default write concern here: w=1, journal=true; docs/operations.md)" },
     { "data-dir", OPT_STRING, F(data_dir), 0, 0, "./data", "directory of the op log (segments, created if missing; one server per directory)" },
     { "fsync", OPT_FSYNC, F(fsync_mode), 0, 0, "batch", "always (a write + fdatasync as soon as the previous one ends), batch (at most one per --fsync-interval per core) or off (acks after the write, no fdatasync: survives a crash of the process, not of the machine)" },
     { "fsync-interval", OPT_DURATION, F(fsync_interval_ms), 0, 1000, "2ms", "with --fsync batch: least time between the starts of two write + fdatasync of a core" },
@@ -127,6 +128,7 @@ static const char *type_hint(enum opt_type t)
     case OPT_LOGLEVEL: return "LEVEL";
     case OPT_FSYNC: return "MODE";
     case OPT_BOOL: return "[=BOOL]";
+    case OPT_STORE: return "embedded|URI";
     }
     return "VALUE";
 }
@@ -172,6 +174,12 @@ static bool apply_opt(struct config *cfg, const struct opt *o, const char *val, 
         *(uint32_t *)base = v;
         return true;
     }
+    case OPT_STORE:
+        if (strcmp(val, "embedded") && strncmp(val, "mongodb://", 10) && strncmp(val, "mongodb+srv://", 14)) {
+            snprintf(err, errlen, "%s: expected embedded or a mongodb:// URI, got '%s'", origin, val);
+            return false;
+        }
+        /* fall through */
     case OPT_STRING:
         if (strlen(val) >= o->size) {
             snprintf(err, errlen, "%s: longer than %zu bytes", origin, o->size - 1);

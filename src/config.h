@@ -44,6 +44,7 @@ struct config {
     /* files */
     char web_dir[256];
     /* storage (src/store/store.h, docs/persistence.md) */
+    char store[512];               /* "embedded" or a mongodb:// URI */
     char data_dir[256];
     int fsync_mode;                /* enum fsync_mode */
     uint32_t fsync_interval_ms;    /* batch: how long records may wait for company */

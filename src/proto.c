@@ -182,6 +182,7 @@ static const char *room_error_text(int e)
     case ERR_REV_FUTURE: return "revision not reached yet";
     case ERR_TOO_MANY_ELEMENTS: return "too many elements in the room (--max-room-elements)";
     case ERR_STORE_UNAVAILABLE: return "the op log cannot write (disk full?): op not applied, retry later";
+    case ERR_STORE_CONFLICT: return "another writer committed a revision of this room in the store; ops are refused until the server reloads it";
     default: return "internal error";
     }
 }

@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "hash.h"
 #include "log.h"
+#include "proto.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -576,6 +577,7 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, con
         return ERR_INTERNAL;
     }
     if (store_core_unavailable(co->store)) return ERR_STORE_UNAVAILABLE;   /* before the doc changes */
+    if (store_room_fenced(rm->sr)) return ERR_STORE_CONFLICT;
     int drc = DOC_OK;
     if (base_rev >= 0 && (uint64_t)base_rev < doc_oldest_rev(rm->doc))
         drc = transform_from_store(co, rm, &base_rev, op);
@@ -605,8 +607,9 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, con
 }
 
 void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen,
-                     bool ack_only)
+                     enum store_outcome outcome)
 {
+    bool ack_only = outcome == STORE_ACK_ONLY;
     struct room *rm = store_room_live(sr);
     const struct store_op *o = store_room_op(sr, rev);
     if (!rm || (!o && !ack_only)) return;  /* nobody left to tell */
@@ -617,6 +620,13 @@ void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint3
         if (c->gen == conn_gen && c->state == CONN_WS && c->session && c->session->room == rm &&
             (ack_only || c->session->joined_rev < rev))
             sender = c->session;
+    }
+    if (outcome == STORE_CONFLICT) {
+        if (sender)
+            proto_send_error(co, sender->conn, ERR_STORE_CONFLICT,
+                             "another writer committed this revision in the store first; this op is not applied: re-join the room",
+                             MSG_OP);
+        return;
     }
     if (sender) send_ack(co, sender, rev);
     if (ack_only) return;

@@ -15,6 +15,7 @@
 #define RINGROOM_ROOM_H
 
 #include "doc.h"
+#include "store/store.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -96,7 +97,7 @@ int room_element(struct core *co, struct session *s, const char *id, size_t id_l
 int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, const char *cid, size_t cid_len,
             uint64_t cseq, uint64_t *rev);
 void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen,
-                     bool ack_only);
+                     enum store_outcome outcome);
 
 /* Once per loop turn: detached sessions leave their rooms, due cursors are sent. Returns
  * the milliseconds until the next pending cursor is due (UINT32_MAX if none). */

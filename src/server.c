@@ -123,8 +123,11 @@ int server_init(struct server *s, const struct config *cfg, const char *version)
             fprintf(stderr, "ringroom: %s\n", err);
             return code;
         }
-        log_info("op log: %s ready in %llu ms (fsync %s)", s->cfg.data_dir, (unsigned long long)(clock_ms() - t0),
-                 s->cfg.fsync_mode == FSYNC_ALWAYS ? "always" : s->cfg.fsync_mode == FSYNC_OFF ? "off" : "batch");
+        if (strcmp(s->cfg.store, "embedded"))
+            log_info("store: MongoDB ready in %llu ms (batches of up to --fsync-interval)", (unsigned long long)(clock_ms() - t0));
+        else
+            log_info("op log: %s ready in %llu ms (fsync %s)", s->cfg.data_dir, (unsigned long long)(clock_ms() - t0),
+                     s->cfg.fsync_mode == FSYNC_ALWAYS ? "always" : s->cfg.fsync_mode == FSYNC_OFF ? "off" : "batch");
     }
     s->start_ms = clock_ms();
     s->start_unix = (uint64_t)time(NULL);

@@ -14,4 +14,5 @@ const char *const err_code_names[ERR_COUNT] = {
     [ERR_REV_FUTURE] = "rev-future", [ERR_TOO_LARGE] = "too-large",
     [ERR_TOO_MANY_ELEMENTS] = "too-many-elements", [ERR_RATE_LIMITED] = "rate-limited",
     [ERR_DRAINING] = "draining", [ERR_INTERNAL] = "internal", [ERR_STORE_UNAVAILABLE] = "store-unavailable",
+    [ERR_STORE_CONFLICT] = "store-conflict",
 };

@@ -18,6 +18,7 @@
 #include "store.h"
 
 #include "core.h"
+#include "mongo.h"
 #include "hash.h"
 #include "log.h"
 #include "room.h"
@@ -39,6 +40,7 @@
 #define FILL_LIMIT (256u << 20)          /* unwritten bytes beyond which ops are refused */
 #define UD_STORE_WRITE 1
 #define UD_STORE_FSYNC 2
+#define UD_STORE_MONGO 3                 /* the MongoDB writer finished a batch (its eventfd) */
 
 /* ---- CRC32C (Castagnoli, reflected 0x82F63B78) ---- */
 
@@ -246,6 +248,7 @@ struct store_room {
     uint64_t durable_rev;
     uint64_t chat_seq;
     uint64_t snap_rev;
+    uint64_t fence_rev;            /* MongoDB: first revision another writer holds (0: none) */
     struct store_op *ops;          /* ring, oldest at ops_head */
     uint32_t ops_cap, ops_head, ops_count, ops_max;
     struct chat_msg *chat;         /* ring, oldest at chat_head */
@@ -277,6 +280,8 @@ struct store_core {
     bool unavailable;
     uint64_t retry_at_ms;
     uint64_t t_submit, t_written;
+    struct mongo_writer *mw;       /* --store mongodb://: where flight goes instead of fd */
+    uint64_t mongo_count;          /* the writer's eventfd, read by the ring */
     struct waiter *w;
     size_t w_head, w_len, w_cap;
 };
@@ -284,6 +289,7 @@ struct store_core {
 struct store {
     struct config cfg;
     int dirfd, lockfd;
+    struct mongo_store *mongo;
     uint32_t ncores;
     struct store_core *cores;
     _Atomic uint64_t next_seg;
@@ -421,6 +427,7 @@ const char *store_room_name(const struct store_room *sr, size_t *len) { *len = s
 void *store_room_live(const struct store_room *sr) { return sr->live; }
 void store_room_set_live(struct store_room *sr, void *room) { sr->live = room; }
 uint64_t store_room_durable_rev(const struct store_room *sr) { return sr->durable_rev; }
+uint64_t store_room_fenced(const struct store_room *sr) { return sr->fence_rev; }
 uint64_t store_room_chat_seq(const struct store_room *sr) { return sr->chat_seq; }
 uint64_t store_room_next_chat_seq(struct store_room *sr) { return ++sr->chat_seq; }
 uint32_t store_room_chat_count(const struct store_room *sr) { return sr->chat_count; }
@@ -524,14 +531,14 @@ bool store_core_unavailable(const struct store_core *sc)
     return sc->unavailable || sc->fill.len > FILL_LIMIT;
 }
 
-static void set_unavailable(struct store_core *sc, bool on, int err)
+static void set_unavailable(struct store_core *sc, bool on, const char *why)
 {
     if (on == sc->unavailable) return;
     sc->unavailable = on;
     if (on) {
         atomic_fetch_add(&sc->st->degraded, 1);
         log_error("op log: writing to %s failed: %s; refusing ops, retrying every %d ms",
-                  sc->st->cfg.data_dir, strerror(err), RETRY_MS);
+                  sc->mw ? "MongoDB" : sc->st->cfg.data_dir, why, RETRY_MS);
     } else {
         atomic_fetch_sub(&sc->st->degraded, 1);
         log_info("op log: writes succeed again; accepting ops");
@@ -555,6 +562,18 @@ static void rotate(struct store_core *sc)
 static void submit_chain(struct store_core *sc)
 {
     struct core *co = sc->co;
+    sc->chain_err = 0;
+    sc->chain_synced = false;
+    sc->fsync_failed = false;
+    sc->t_submit = clock_ns();
+    if (sc->mw) {                  /* the writer thread takes the whole flight; its eventfd says when */
+        struct io_uring_sqe *sqe = core_sqe(co);
+        io_uring_prep_read(sqe, mongo_writer_eventfd(sc->mw), &sc->mongo_count, sizeof sc->mongo_count, 0);
+        io_uring_sqe_set_data64(sqe, ud_make(UD_STORE, UD_STORE_MONGO));
+        sc->inflight = 1;
+        mongo_writer_submit(sc->mw, sc->flight.p, sc->flight.len);
+        return;
+    }
     if (sc->flight_written == 0 && sc->seg_off >= sc->st->cfg.segment_bytes) rotate(sc);
     bool sync = sc->st->cfg.fsync_mode != FSYNC_OFF;
     /* both SQEs in the same submission, or the link would be cut */
@@ -571,10 +590,6 @@ static void submit_chain(struct store_core *sc)
         io_uring_sqe_set_data64(sqe, ud_make(UD_STORE, UD_STORE_FSYNC));
         sc->inflight = 2;
     }
-    sc->chain_err = 0;
-    sc->chain_synced = false;
-    sc->fsync_failed = false;
-    sc->t_submit = clock_ns();
 }
 
 uint32_t store_flush(struct store_core *sc)
@@ -616,8 +631,10 @@ static void release_waiters(struct store_core *sc)
             free(wt.chat);
             continue;
         }
-        if (wt.rev > wt.sr->durable_rev) wt.sr->durable_rev = wt.rev;
-        if (sc->on_durable) sc->on_durable(sc->co, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen, wt.ack_only);
+        enum store_outcome out = wt.ack_only ? STORE_ACK_ONLY : STORE_DURABLE;
+        if (wt.sr->fence_rev && wt.rev >= wt.sr->fence_rev) out = STORE_CONFLICT;   /* not written */
+        else if (wt.rev > wt.sr->durable_rev) wt.sr->durable_rev = wt.rev;
+        if (sc->on_durable) sc->on_durable(sc->co, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen, out);
     }
 }
 
@@ -630,24 +647,53 @@ static void chain_done(struct store_core *sc)
         sc->durable += sc->flight.len;
         sc->flight.len = 0;
         sc->flight_written = 0;
-        set_unavailable(sc, false, 0);
+        set_unavailable(sc, false, NULL);
         release_waiters(sc);
         return;
     }
     if (sc->fsync_failed) sc->flight_written = 0;   /* pages may be lost: write it all again */
     if (sc->chain_err) {
         stat_add(&sc->co->stats.store_errors, 1);
-        set_unavailable(sc, true, -sc->chain_err);
+        set_unavailable(sc, true, sc->mw ? mongo_writer_result(sc->mw)->msg : strerror(-sc->chain_err));
         sc->retry_at_ms = clock_ms() + RETRY_MS;
     }
     /* else a short write that made progress: store_flush resubmits the rest */
+}
+
+/* The MongoDB writer's batch ended: the whole flight is written, or none of it counts. */
+static void mongo_batch_done(struct store_core *sc, int res, uint64_t now)
+{
+    const struct mongo_batch_result *r = mongo_writer_result(sc->mw);
+    hist_observe(&sc->co->stats.store_write, now - sc->t_submit);
+    if (res < 0) {
+        sc->chain_err = res;          /* cannot happen short of a kernel bug: retried */
+        return;
+    }
+    if (!r->ok) {
+        sc->chain_err = -EIO;
+        return;
+    }
+    for (size_t i = 0; i < r->fenced.n; i++) {
+        const struct mongo_fence *f = &r->fenced.v[i];
+        struct store_room *sr = store_room_get(sc, f->room, f->room_len, false);
+        if (sr && (!sr->fence_rev || f->rev < sr->fence_rev)) {
+            if (!sr->fence_rev)
+                log_error("mongodb: room %s: revision %" PRIu64 " is held by another writer's op; the room is fenced "
+                          "(its ops from there are refused with store-conflict until a restart reloads it)", sr->name, f->rev);
+            sr->fence_rev = f->rev;
+        }
+    }
+    sc->flight_written = sc->flight.len;
+    sc->chain_synced = true;
 }
 
 void store_on_cqe(struct store_core *sc, struct io_uring_cqe *cqe)
 {
     uint64_t kind = cqe->user_data & 0xFF, now = clock_ns();
     int res = cqe->res;
-    if (kind == UD_STORE_WRITE) {
+    if (kind == UD_STORE_MONGO) {
+        mongo_batch_done(sc, res, now);
+    } else if (kind == UD_STORE_WRITE) {
         hist_observe(&sc->co->stats.store_write, now - sc->t_submit);
         sc->t_written = now;
         if (res < 0) {
@@ -879,59 +925,72 @@ static const uint8_t *rd_str32(struct rd *r, uint32_t *len)
 #define GROW(arr, n, cap) \
     ((n) < (cap) || ((cap) = (cap) ? (cap) * 2 : 16, ((arr) = realloc((arr), (cap) * sizeof *(arr))) != NULL))
 
+bool store_decode(const uint8_t *payload, size_t len, struct store_rec *o)
+{
+    if (len < 1) return false;
+    memset(o, 0, sizeof *o);
+    o->type = payload[0];
+    struct rd r = { payload + 1, len - 1, true };
+    o->room = (const char *)rd_str8(&r, &o->room_len);
+    if (!r.ok || o->room_len < 1 || o->room_len > ROOM_NAME_MAX) return false;
+    switch (o->type) {
+    case STORE_REC_OP:
+        o->rev = rd_u64(&r);
+        o->ts = rd_u64(&r);
+        o->from = (const char *)rd_str8(&r, &o->from_len);
+        o->body = (const char *)rd_str32(&r, &o->body_len);
+        if (r.ok && r.n) {           /* the optional tail: cid, cseq */
+            o->cid = (const char *)rd_str8(&r, &o->cid_len);
+            o->cseq = rd_u64(&r);
+            if (o->cid_len == 0 || o->cid_len > STORE_CID_MAX) return false;
+        }
+        return r.ok && !r.n && o->rev != 0;
+    case STORE_REC_SNAPSHOT:
+        o->rev = rd_u64(&r);
+        o->chat_seq = rd_u64(&r);
+        o->body = (const char *)rd_str32(&r, &o->body_len);
+        return r.ok && !r.n;
+    case STORE_REC_CHAT:
+        o->rev = rd_u64(&r);
+        o->ts = rd_u64(&r);
+        o->body = (const char *)rd_str32(&r, &o->body_len);
+        return r.ok && !r.n;
+    default:
+        return false;
+    }
+}
+
 static void on_record(void *arg, const uint8_t *payload, size_t len, size_t off)
 {
     struct recovery *rc = arg;
     if (rc->bad) return;
-    struct rd r = { payload + 1, len - 1, true };
-    uint32_t nl;
-    const uint8_t *name = rd_str8(&r, &nl);
-    struct rroom *rm = r.ok && nl >= 1 && nl <= ROOM_NAME_MAX ? rroom_get(rc, name, nl) : NULL;
+    struct store_rec d;
+    struct rroom *rm = store_decode(payload, len, &d) ? rroom_get(rc, (const uint8_t *)d.room, d.room_len) : NULL;
     if (!rm) goto bad;
-    switch (payload[0]) {
+    switch (d.type) {
     case STORE_REC_OP: {
-        struct rop o;
-        o.rev = rd_u64(&r);
-        o.ts = rd_u64(&r);
-        o.from = rd_str8(&r, &o.from_len);
-        o.json = rd_str32(&r, &o.json_len);
-        o.cid = NULL;
-        o.cid_len = 0;
-        o.cseq = 0;
-        if (r.ok && r.n) {           /* the optional tail: cid, cseq */
-            o.cid = rd_str8(&r, &o.cid_len);
-            o.cseq = rd_u64(&r);
-            if (o.cid_len == 0 || o.cid_len > STORE_CID_MAX) r.ok = false;
-        }
-        if (!r.ok || o.rev == 0 || !GROW(rm->ops, rm->nops, rm->ops_cap)) goto bad;
+        struct rop o = { .rev = d.rev, .ts = d.ts, .cseq = d.cseq, .from = (const uint8_t *)d.from,
+                         .json = (const uint8_t *)d.body, .cid = (const uint8_t *)d.cid, .from_len = d.from_len,
+                         .json_len = d.body_len, .cid_len = d.cid_len };
+        if (!GROW(rm->ops, rm->nops, rm->ops_cap)) goto bad;
         rm->ops[rm->nops++] = o;
         break;
     }
-    case STORE_REC_SNAPSHOT: {
-        uint64_t rev = rd_u64(&r), cs = rd_u64(&r);
-        uint32_t tl;
-        const uint8_t *t = rd_str32(&r, &tl);
-        if (!r.ok) goto bad;
-        if (!rm->has_snap || rev > rm->snap_rev) {
+    case STORE_REC_SNAPSHOT:
+        if (!rm->has_snap || d.rev > rm->snap_rev) {
             rm->has_snap = true;
-            rm->snap_rev = rev;
-            rm->snap_chat_seq = cs;
-            rm->snap_text = t;
-            rm->snap_len = tl;
+            rm->snap_rev = d.rev;
+            rm->snap_chat_seq = d.chat_seq;
+            rm->snap_text = (const uint8_t *)d.body;
+            rm->snap_len = d.body_len;
         }
         break;
-    }
     case STORE_REC_CHAT: {
-        struct rchat c;
-        c.seq = rd_u64(&r);
-        c.ts = rd_u64(&r);
-        c.json = rd_str32(&r, &c.len);
-        if (!r.ok || !GROW(rm->chats, rm->nchats, rm->chats_cap)) goto bad;
+        struct rchat c = { .seq = d.rev, .ts = d.ts, .json = (const uint8_t *)d.body, .len = d.body_len };
+        if (!GROW(rm->chats, rm->nchats, rm->chats_cap)) goto bad;
         rm->chats[rm->nchats++] = c;
         break;
     }
-    default:
-        goto bad;
     }
     rc->nrecords++;
     return;
@@ -1178,6 +1237,41 @@ static void checkpoint(struct store *st, char **names, size_t nnames, size_t old
              (unsigned long long)off, nrooms);
 }
 
+static int build_rooms(struct store *st, struct recovery *rc, size_t *nrooms, char *err, size_t errlen)
+{
+    int code = 0;
+    for (uint32_t b = 0; b < rc->nbuckets && !code; b++)
+        for (struct rroom *r = rc->buckets[b]; r && !code; r = r->next) {
+            code = build_room(st, r, err, errlen);
+            (*nrooms)++;
+        }
+    return code;
+}
+
+/* --store mongodb://: the rooms come from MongoDB as records (mongo.h), built like the log's. */
+static int recover_mongo(struct store *st, char *err, size_t errlen)
+{
+    struct store_buf img = { 0 };
+    if (mongo_store_load(st->mongo, st->cfg.history_window, st->cfg.chat_history, &img, err, errlen)) {
+        store_buf_free(&img);
+        return 1;
+    }
+    struct recovery rc = { .nbuckets = 4096 };
+    rc.buckets = calloc(rc.nbuckets, sizeof *rc.buckets);
+    int code = rc.buckets ? 0 : 1;
+    size_t valid, n, nrooms = 0;
+    const char *why;
+    if (!code && (store_scan(img.p, img.len, &valid, &n, &why, on_record, &rc) != STORE_SCAN_OK || rc.bad)) {
+        snprintf(err, errlen, "mongodb: a stored document does not make a valid record");
+        code = 1;
+    }
+    if (!code) code = build_rooms(st, &rc, &nrooms, err, errlen);
+    if (!code) log_info("mongodb: %zu rooms ready from %zu documents", nrooms, n);
+    recovery_free(&rc);
+    store_buf_free(&img);
+    return code;
+}
+
 static int recover(struct store *st, char *err, size_t errlen)
 {
     const struct config *cfg = &st->cfg;
@@ -1266,11 +1360,7 @@ static int recover(struct store *st, char *err, size_t errlen)
         total_bytes += valid;
     }
     size_t nrooms = 0;
-    for (uint32_t b = 0; b < rc.nbuckets && !code; b++)
-        for (struct rroom *r = rc.buckets[b]; r && !code; r = r->next) {
-            code = build_room(st, r, err, errlen);
-            nrooms++;
-        }
+    if (!code) code = build_rooms(st, &rc, &nrooms, err, errlen);
     if (!code)
         log_info("op log: recovered %zu rooms from %zu records (%zu bytes) in %s", nrooms, total_records, total_bytes,
                  cfg->data_dir);
@@ -1302,6 +1392,13 @@ int store_open(struct store **out, const struct config *cfg, uint32_t ncores, ch
         if (!sc->buckets) { store_close(st); return 1; }
     }
     int code = 1;
+    if (strcmp(cfg->store, "embedded")) {
+        if (mongo_store_open(&st->mongo, cfg->store, ncores, err, errlen) || (code = recover_mongo(st, err, errlen)))
+            goto fail;
+        for (uint32_t i = 0; i < ncores; i++) st->cores[i].mw = mongo_store_writer(st->mongo, i);
+        *out = st;
+        return 0;
+    }
     if (mkdir(cfg->data_dir, 0755) && errno != EEXIST) {
         snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(errno));
         goto fail;
@@ -1331,6 +1428,7 @@ fail:
 void store_close(struct store *st)
 {
     if (!st) return;
+    mongo_store_close(st->mongo);         /* first: its threads may still read a core's flight */
     for (uint32_t i = 0; st->cores && i < st->ncores; i++) {
         struct store_core *sc = &st->cores[i];
         for (uint32_t b = 0; b < sc->nbuckets && sc->buckets; b++) {

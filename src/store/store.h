@@ -1,4 +1,5 @@
-/* store.h: durable storage of rooms (issue 6): the embedded op log (src/store/oplog.c).
+/* store.h: durable storage of rooms (issue 6): the embedded op log (src/store/oplog.c), or
+ * MongoDB with --store mongodb://... (src/store/mongo.c writes the same records there).
  *
  * What is stored: every accepted OT op {room, rev, op JSON, from, ts, and the client's cid/cseq
  * if it gave one (docs/protocol.md, resubmission)}, every chat message,
@@ -63,9 +64,15 @@ bool store_degraded(const struct store *st);
 
 /* ---- one core (its thread only) ---- */
 
-/* ack_only: a waiter of store_wait_durable (a resubmitted op): ack it, broadcast nothing. */
+/* What became of an op the core handed to the store. */
+enum store_outcome {
+    STORE_DURABLE,    /* durable: ack the sender, broadcast the op */
+    STORE_ACK_ONLY,   /* a waiter of store_wait_durable (a resubmitted op) is durable: ack it only */
+    STORE_CONFLICT,   /* MongoDB holds another op at this revision (someone else committed it):
+                       * the op is not durable and never will be; neither ack nor broadcast */
+};
 typedef void (*store_durable_fn)(struct core *co, struct store_room *sr, uint64_t rev,
-                                 uint32_t conn_idx, uint32_t conn_gen, bool ack_only);
+                                 uint32_t conn_idx, uint32_t conn_gen, enum store_outcome outcome);
 typedef void (*store_chat_fn)(struct core *co, struct store_room *sr, const char *json, size_t len);
 void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, store_chat_fn on_chat);
 /* Before the loop submits: starts a write if records wait and it is time. Returns the ms
@@ -89,6 +96,10 @@ const char *store_room_name(const struct store_room *sr, size_t *len);
 void *store_room_live(const struct store_room *sr);
 void store_room_set_live(struct store_room *sr, void *room);
 uint64_t store_room_durable_rev(const struct store_room *sr);
+/* MongoDB reported another writer's op at one of this room's revisions: the room's memory no
+ * longer matches the store, its ops are refused (store-conflict) until the server restarts and
+ * loads the room again. 0 = not fenced, else the first revision that conflicted. */
+uint64_t store_room_fenced(const struct store_room *sr);
 uint64_t store_room_chat_seq(const struct store_room *sr);
 uint64_t store_room_next_chat_seq(struct store_room *sr);
 
@@ -150,6 +161,25 @@ bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_le
                            uint64_t chat_seq, const char *text, size_t text_len);
 bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,
                        const char *json, size_t json_len);
+
+/* A record's payload, decoded (pointers into the payload). */
+struct store_rec {
+    enum store_rec_type type;
+    const char *room;
+    uint32_t room_len;
+    uint64_t rev;             /* op, snapshot: the revision; chat: the message's seq */
+    uint64_t ts;              /* op, chat: ms since the epoch */
+    uint64_t chat_seq;        /* snapshot: the room's chat seq at that revision */
+    const char *from;         /* op: participant id */
+    uint32_t from_len;
+    const char *body;         /* op: ot.js JSON; snapshot: document text; chat: the message's JSON */
+    uint32_t body_len;
+    const char *cid;          /* op, optional (cid_len 0: none) */
+    uint32_t cid_len;
+    uint64_t cseq;
+};
+/* False if the payload does not have the layout of its type. */
+bool store_decode(const uint8_t *payload, size_t len, struct store_rec *out);
 
 enum store_scan { STORE_SCAN_OK, STORE_SCAN_TORN, STORE_SCAN_CORRUPT };
 /* Walks the records of a segment image. *valid_end = bytes of whole, valid records;

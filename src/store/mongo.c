@@ -1,0 +1,744 @@
+/* mongo.c: the MongoDB back end (see mongo.h and docs/persistence.md): one writer thread
+ * and one libmongoc client per core, the batch logic (records -> documents, duplicate keys),
+ * the start-up load (documents -> records) and the BSON <-> ot.js JSON conversions.
+ *
+ * libmongoc's calls block until the server answers, so none of them runs on a core's
+ * thread: a core hands a batch over with a semaphore and learns of its end through an
+ * eventfd its ring reads. The only state shared with the core is the batch pointer, its
+ * length and the result, handed over by sem_post/sem_wait one way and the eventfd the other,
+ * one batch at a time.
+ */
+#include "mongo.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static const char *const coll_names[MONGO_NCOLL] = { "ops", "snapshots", "chat" };
+
+struct mongo_writer {
+    struct mongo_store *m;
+    pthread_t thread;
+    bool started;
+    mongoc_client_t *client;
+    mongoc_collection_t *coll[MONGO_NCOLL];
+    sem_t go;
+    int efd;
+    atomic_bool stop;
+    const uint8_t *records;
+    size_t len;
+    struct mongo_fences fences;      /* the thread's: rooms it no longer writes ops of */
+    struct mongo_batch_result res;
+};
+
+struct mongo_store {
+    mongoc_uri_t *uri;
+    char db[128];
+    uint32_t nwriters;
+    struct mongo_writer *w;
+};
+
+void mongo_fences_free(struct mongo_fences *f)
+{
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+static const struct mongo_fence *fence_of(const struct mongo_fences *f, const char *room, size_t len)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].room_len == len && !memcmp(f->v[i].room, room, len)) return &f->v[i];
+    return NULL;
+}
+
+static bool fence_add(struct mongo_fences *f, const char *room, size_t len, uint64_t rev)
+{
+    if (fence_of(f, room, len)) return true;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 4;
+        struct mongo_fence *v = realloc(f->v, cap * sizeof *v);
+        if (!v) return false;
+        f->v = v;
+        f->cap = cap;
+    }
+    struct mongo_fence *e = &f->v[f->n++];
+    memcpy(e->room, room, len);
+    e->room[len] = '\0';
+    e->room_len = (uint32_t)len;
+    e->rev = rev;
+    return true;
+}
+
+/* ---- conversions ---- */
+
+bool mongo_append_op(bson_t *d, const char *key, const char *json, size_t len)
+{
+    /* libbson parses JSON objects only: wrap the array as {"o": [...]} */
+    struct store_buf b = { 0 };
+    bool ok = false;
+    b.p = malloc(len + 8);
+    if (!b.p) return false;
+    memcpy(b.p, "{\"o\":", 5);
+    memcpy(b.p + 5, json, len);
+    b.p[5 + len] = '}';
+    bson_t tmp;
+    bson_iter_t it;
+    if (bson_init_from_json(&tmp, (const char *)b.p, (ssize_t)(len + 6), NULL)) {
+        ok = bson_iter_init_find(&it, &tmp, "o") && BSON_ITER_HOLDS_ARRAY(&it) && bson_append_iter(d, key, -1, &it);
+        bson_destroy(&tmp);
+    }
+    free(b.p);
+    return ok;
+}
+
+bool mongo_op_json(const bson_iter_t *array, jw *out)
+{
+    if (!BSON_ITER_HOLDS_ARRAY(array)) return false;
+    bson_iter_t it;
+    if (!bson_iter_recurse(array, &it)) return false;
+    jw_char(out, '[');
+    bool first = true;
+    while (bson_iter_next(&it)) {
+        if (!first) jw_char(out, ',');
+        first = false;
+        switch (bson_iter_type(&it)) {
+        case BSON_TYPE_INT32:
+        case BSON_TYPE_INT64:
+            jw_int(out, bson_iter_as_int64(&it));
+            break;
+        case BSON_TYPE_DOUBLE: {      /* a server that keeps numbers as doubles (JavaScript) */
+            double d = bson_iter_double(&it);
+            if (d != (double)(int64_t)d) return false;
+            jw_int(out, (int64_t)d);
+            break;
+        }
+        case BSON_TYPE_UTF8: {
+            uint32_t n;
+            const char *s = bson_iter_utf8(&it, &n);
+            jw_str(out, s, n);
+            break;
+        }
+        default:
+            return false;
+        }
+    }
+    jw_char(out, ']');
+    return !out->oom;
+}
+
+/* ---- one batch ---- */
+
+struct batch {
+    struct store_rec *recs;
+    size_t n, cap;
+    bool bad;
+};
+
+static void collect(void *arg, const uint8_t *payload, size_t len, size_t off)
+{
+    (void)off;
+    struct batch *b = arg;
+    if (b->bad) return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct store_rec *r = realloc(b->recs, cap * sizeof *r);
+        if (!r) { b->bad = true; return; }
+        b->recs = r;
+        b->cap = cap;
+    }
+    if (!store_decode(payload, len, &b->recs[b->n])) b->bad = true;
+    else b->n++;
+}
+
+static bson_t *op_doc(const struct store_rec *r)
+{
+    bson_t *d = bson_new();
+    bool ok = bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) &&
+              bson_append_int64(d, "rev", 3, (int64_t)r->rev) && mongo_append_op(d, "op", r->body, r->body_len) &&
+              bson_append_utf8(d, "from", 4, r->from, (int)r->from_len) &&
+              bson_append_int64(d, "ts", 2, (int64_t)r->ts);
+    if (ok && r->cid_len)
+        ok = bson_append_utf8(d, "cid", 3, r->cid, (int)r->cid_len) && bson_append_int64(d, "cseq", 4, (int64_t)r->cseq);
+    if (!ok) {
+        bson_destroy(d);
+        return NULL;
+    }
+    return d;
+}
+
+static bson_t *snapshot_doc(const struct store_rec *r)
+{
+    bson_t *d = bson_new();
+    if (!bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) || !bson_append_int64(d, "rev", 3, (int64_t)r->rev) ||
+        !bson_append_utf8(d, "doc", 3, r->body, (int)r->body_len) ||
+        !bson_append_int64(d, "chat_seq", 8, (int64_t)r->chat_seq)) {
+        bson_destroy(d);
+        return NULL;
+    }
+    return d;
+}
+
+static bson_t *chat_doc(const struct store_rec *r)
+{
+    bson_t *d = bson_new();
+    if (!bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) || !bson_append_int64(d, "seq", 3, (int64_t)r->rev) ||
+        !bson_append_int64(d, "ts", 2, (int64_t)r->ts) || !bson_append_utf8(d, "msg", 3, r->body, (int)r->body_len)) {
+        bson_destroy(d);
+        return NULL;
+    }
+    return d;
+}
+
+static bool same_room(const struct store_rec *r, const char *room, size_t len)
+{
+    return r->room_len == len && !memcmp(r->room, room, len);
+}
+
+/* Is the stored op at r's (room, rev) r itself (written by an earlier try of this batch)? */
+static int stored_is_ours(const struct mongo_db *db, const struct store_rec *r, struct mongo_batch_result *res)
+{
+    char room[ROOM_NAME_MAX + 1];
+    memcpy(room, r->room, r->room_len);
+    room[r->room_len] = '\0';
+    bson_t got;
+    bson_init(&got);
+    bool found = false;
+    int verdict = -1;
+    if (!db->find_op(db->arg, room, r->rev, &got, &found, res->msg, sizeof res->msg)) goto out;
+    if (!found) {
+        snprintf(res->msg, sizeof res->msg, "duplicate key on ops (%s, %" PRIu64 ") but no such document", room, r->rev);
+        goto out;
+    }
+    bson_iter_t it;
+    uint32_t n;
+    const char *from = bson_iter_init_find(&it, &got, "from") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n) : NULL;
+    bool same = from && n == r->from_len && !memcmp(from, r->from, n);
+    same = same && bson_iter_init_find(&it, &got, "ts") && bson_iter_as_int64(&it) == (int64_t)r->ts;
+    jw w;
+    jw_init(&w, 64);
+    same = same && bson_iter_init_find(&it, &got, "op") && mongo_op_json(&it, &w) && w.len == r->body_len &&
+           !memcmp(w.buf, r->body, w.len);
+    jw_free(&w);
+    verdict = same;
+out:
+    bson_destroy(&got);
+    return verdict;
+}
+
+/* Inserts docs in order. A duplicate key: ops ask stored_is_ours (ours: skip it; another
+ * writer's: fence the room and drop its later docs); snapshots and chat skip it (a retry). */
+static bool insert_all(const struct mongo_db *db, enum mongo_coll coll, bson_t **docs, const struct store_rec **recs,
+                       size_t *np, struct mongo_fences *fences, struct mongo_batch_result *res, uint64_t *written)
+{
+    size_t i = 0, n = *np;
+    while (i < n) {
+        size_t done = 0;
+        bool dup = false;
+        if (db->insert(db->arg, coll, (const bson_t *const *)docs + i, n - i, &done, &dup, res->msg, sizeof res->msg)) {
+            *written += n - i;
+            return true;
+        }
+        if (done > n - i) done = n - i;
+        *written += done;
+        i += done;
+        if (!dup || i == n) return false;
+        const struct store_rec *r = recs[i];
+        if (coll == MONGO_OPS) {
+            int ours = stored_is_ours(db, r, res);
+            if (ours < 0) return false;
+            if (ours) {
+                res->duplicates++;
+            } else {
+                if (!fence_add(fences, r->room, r->room_len, r->rev) ||
+                    !fence_add(&res->fenced, r->room, r->room_len, r->rev)) {
+                    snprintf(res->msg, sizeof res->msg, "out of memory");
+                    return false;
+                }
+                size_t k = i + 1;                /* the room's later ops are not written */
+                for (size_t j = i + 1; j < n; j++) {
+                    if (same_room(recs[j], r->room, r->room_len)) {
+                        bson_destroy(docs[j]);
+                        continue;
+                    }
+                    docs[k] = docs[j];
+                    recs[k++] = recs[j];
+                }
+                n = *np = k;
+            }
+        } else {
+            res->duplicates++;
+        }
+        i++;
+    }
+    return true;
+}
+
+void mongo_write_batch(const struct mongo_db *db, struct mongo_fences *fences, const uint8_t *records, size_t len,
+                       struct mongo_batch_result *res)
+{
+    mongo_fences_free(&res->fenced);
+    memset(res, 0, sizeof *res);
+    struct batch b = { 0 };
+    size_t valid, nrec;
+    const char *why;
+    if (store_scan(records, len, &valid, &nrec, &why, collect, &b) != STORE_SCAN_OK || b.bad) {
+        snprintf(res->msg, sizeof res->msg, "a batch's records do not decode (%s)", why ? why : "bad layout");
+        free(b.recs);
+        return;
+    }
+    bson_t **docs = calloc(b.n ? b.n : 1, sizeof *docs);
+    const struct store_rec **recs = calloc(b.n ? b.n : 1, sizeof *recs);
+    bool ok = docs && recs;
+    if (!ok) snprintf(res->msg, sizeof res->msg, "out of memory");
+    uint64_t *counts[MONGO_NCOLL] = { &res->ops, &res->snapshots, &res->chats };
+    for (int coll = MONGO_OPS; coll < MONGO_NCOLL && ok; coll++) {
+        size_t n = 0;
+        for (size_t i = 0; i < b.n && ok; i++) {
+            const struct store_rec *r = &b.recs[i];
+            const struct mongo_fence *f = fence_of(fences, r->room, r->room_len);
+            bson_t *d = NULL;
+            if (f && r->type == STORE_REC_OP && r->rev >= f->rev && !fence_add(&res->fenced, f->room, f->room_len, f->rev)) {
+                snprintf(res->msg, sizeof res->msg, "out of memory");
+                ok = false;
+                break;
+            }
+            if (coll == MONGO_OPS && r->type == STORE_REC_OP && !(f && r->rev >= f->rev)) d = op_doc(r);
+            else if (coll == MONGO_SNAPSHOTS && r->type == STORE_REC_SNAPSHOT && !(f && r->rev >= f->rev)) d = snapshot_doc(r);
+            else if (coll == MONGO_CHAT && r->type == STORE_REC_CHAT) d = chat_doc(r);
+            else continue;
+            if (!d) {
+                snprintf(res->msg, sizeof res->msg, "room %.*s: record %" PRIu64 " does not convert to BSON",
+                         (int)r->room_len, r->room, r->rev);
+                ok = false;
+                break;
+            }
+            docs[n] = d;
+            recs[n++] = r;
+        }
+        if (ok && n) ok = insert_all(db, (enum mongo_coll)coll, docs, recs, &n, fences, res, counts[coll]);
+        if (ok && coll == MONGO_SNAPSHOTS)       /* best effort: only the newest snapshot is read */
+            for (size_t i = 0; i < n; i++) {
+                char room[ROOM_NAME_MAX + 1], msg[128];
+                memcpy(room, recs[i]->room, recs[i]->room_len);
+                room[recs[i]->room_len] = '\0';
+                if (!db->drop_snapshots_before(db->arg, room, recs[i]->rev, msg, sizeof msg))
+                    log_warn("mongodb: deleting old snapshots of %s: %s", room, msg);
+            }
+        for (size_t i = 0; i < n; i++) bson_destroy(docs[i]);
+    }
+    res->ok = ok;
+    free(docs);
+    free(recs);
+    free(b.recs);
+}
+
+/* ---- the database through libmongoc ---- */
+
+static void copy_error(char *msg, size_t msglen, const char *what, const bson_error_t *e)
+{
+    snprintf(msg, msglen, "%s: %s (domain %" PRIu32 ", code %" PRIu32 ")", what, e->message, e->domain, e->code);
+}
+
+static bool db_insert(void *arg, enum mongo_coll coll, const bson_t *const *docs, size_t n, size_t *done, bool *dup,
+                      char *msg, size_t msglen)
+{
+    struct mongo_writer *w = arg;
+    bson_t opts = BSON_INITIALIZER, reply;
+    bson_error_t e;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    bool ok = mongoc_collection_insert_many(w->coll[coll], (const bson_t **)docs, n, &opts, &reply, &e);
+    bson_iter_t it;
+    *done = bson_iter_init_find(&it, &reply, "insertedCount") ? (size_t)bson_iter_as_int64(&it) : 0;
+    *dup = false;
+    if (!ok) {
+        /* a duplicate key is a write error of the first document not inserted; a write concern
+         * error (or any other) is not something a retry of that document can settle */
+        bson_iter_t we;
+        bool wc_err = bson_iter_init_find(&we, &reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&we) &&
+                      bson_iter_recurse(&we, &it) && bson_iter_next(&it);
+        *dup = !wc_err && e.code == MONGO_DUPLICATE_KEY;
+        copy_error(msg, msglen, coll_names[coll], &e);
+    }
+    bson_destroy(&reply);
+    bson_destroy(&opts);
+    return ok;
+}
+
+static bool db_find_op(void *arg, const char *room, uint64_t rev, bson_t *out, bool *found, char *msg, size_t msglen)
+{
+    struct mongo_writer *w = arg;
+    bson_t *filter = BCON_NEW("room", BCON_UTF8(room), "rev", BCON_INT64((int64_t)rev));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(w->coll[MONGO_OPS], filter, opts, NULL);
+    const bson_t *d;
+    *found = false;
+    if (mongoc_cursor_next(cur, &d)) {
+        *found = true;
+        bson_copy_to_excluding_noinit(d, out, "_id", NULL);
+    }
+    bson_error_t e;
+    bool ok = !mongoc_cursor_error(cur, &e);
+    if (!ok) copy_error(msg, msglen, "ops find", &e);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return ok;
+}
+
+static bool db_drop_snapshots_before(void *arg, const char *room, uint64_t rev, char *msg, size_t msglen)
+{
+    struct mongo_writer *w = arg;
+    bson_t *filter = BCON_NEW("room", BCON_UTF8(room), "rev", "{", "$lt", BCON_INT64((int64_t)rev), "}");
+    bson_error_t e;
+    bool ok = mongoc_collection_delete_many(w->coll[MONGO_SNAPSHOTS], filter, NULL, NULL, &e);
+    if (!ok) copy_error(msg, msglen, "snapshots delete", &e);
+    bson_destroy(filter);
+    return ok;
+}
+
+/* ---- writer threads ---- */
+
+static void *writer_main(void *arg)
+{
+    struct mongo_writer *w = arg;
+    struct mongo_db db = { w, db_insert, db_find_op, db_drop_snapshots_before };
+    for (;;) {
+        while (sem_wait(&w->go) && errno == EINTR) {}
+        if (atomic_load_explicit(&w->stop, memory_order_acquire)) break;
+        mongo_write_batch(&db, &w->fences, w->records, w->len, &w->res);
+        uint64_t one = 1;
+        while (write(w->efd, &one, sizeof one) < 0 && errno == EINTR) {}
+    }
+    return NULL;
+}
+
+struct mongo_writer *mongo_store_writer(struct mongo_store *m, uint32_t i) { return &m->w[i]; }
+int mongo_writer_eventfd(const struct mongo_writer *w) { return w->efd; }
+const struct mongo_batch_result *mongo_writer_result(const struct mongo_writer *w) { return &w->res; }
+
+void mongo_writer_submit(struct mongo_writer *w, const uint8_t *records, size_t len)
+{
+    w->records = records;
+    w->len = len;
+    sem_post(&w->go);
+}
+
+/* ---- open, load, close ---- */
+
+static mongoc_client_t *client_new(struct mongo_store *m, char *err, size_t errlen)
+{
+    mongoc_client_t *c = mongoc_client_new_from_uri(m->uri);
+    if (!c) {
+        snprintf(err, errlen, "--store: libmongoc refused the URI");
+        return NULL;
+    }
+    mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_set_appname(c, "ringroom");
+    return c;
+}
+
+static bool command(mongoc_client_t *c, const char *db, bson_t *cmd, const char *what, char *err, size_t errlen)
+{
+    bson_error_t e;
+    bson_t reply;
+    bool ok = mongoc_client_command_simple(c, db, cmd, NULL, &reply, &e);
+    if (!ok) copy_error(err, errlen, what, &e);
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    return ok;
+}
+
+/* The URI without its credentials, for messages. */
+static void redact(const char *uri, char *out, size_t outlen)
+{
+    const char *at = strchr(uri, '@'), *scheme = strstr(uri, "://");
+    if (at && scheme && scheme < at) snprintf(out, outlen, "%.*s://***@%s", (int)(scheme - uri), uri, at + 1);
+    else snprintf(out, outlen, "%s", uri);
+}
+
+int mongo_store_open(struct mongo_store **out, const char *uri_text, uint32_t nwriters, char *err, size_t errlen)
+{
+    char shown[160];
+    redact(uri_text, shown, sizeof shown);
+    *out = NULL;
+    mongoc_init();
+    struct mongo_store *m = calloc(1, sizeof *m);
+    if (!m) return 1;
+    bson_error_t e;
+    m->uri = mongoc_uri_new_with_error(uri_text, &e);
+    if (!m->uri) {
+        snprintf(err, errlen, "--store %s: %s", shown, e.message);
+        goto fail;
+    }
+    const char *db = mongoc_uri_get_database(m->uri);
+    snprintf(m->db, sizeof m->db, "%s", db && *db ? db : "ringroom");
+    /* acks wait for MongoDB's acknowledgement: w=0 could not say when an op is durable */
+    const mongoc_write_concern_t *wc = mongoc_uri_get_write_concern(m->uri);
+    int32_t wv = mongoc_write_concern_get_w(wc);
+    if (wv == MONGOC_WRITE_CONCERN_W_UNACKNOWLEDGED) {
+        snprintf(err, errlen, "--store: w=0 (unacknowledged writes) cannot tell when an op is durable; use w=1 or more");
+        goto fail;
+    }
+    if (wv == MONGOC_WRITE_CONCERN_W_DEFAULT && !mongoc_write_concern_journal_is_set(wc)) {
+        mongoc_write_concern_t *mine = mongoc_write_concern_new();
+        mongoc_write_concern_set_w(mine, 1);
+        mongoc_write_concern_set_journal(mine, true);
+        mongoc_uri_set_write_concern(m->uri, mine);
+        mongoc_write_concern_destroy(mine);
+    }
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_SOCKETTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_SOCKETTIMEOUTMS, 30000);
+    mongoc_client_t *c = client_new(m, err, errlen);
+    if (!c) goto fail;
+    bool ok = command(c, "admin", BCON_NEW("ping", BCON_INT32(1)), "ping", err, errlen);
+    for (int i = 0; i < MONGO_NCOLL && ok; i++) {
+        const char *second = i == MONGO_CHAT ? "seq" : "rev";
+        bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(coll_names[i]), "indexes", "[", "{", "key", "{", "room",
+                               BCON_INT32(1), second, BCON_INT32(1), "}", "name", BCON_UTF8(i == MONGO_CHAT ? "room_seq" : "room_rev"),
+                               "unique", BCON_BOOL(true), "}", "]");
+        ok = command(c, m->db, cmd, "createIndexes", err, errlen);
+    }
+    mongoc_client_destroy(c);
+    if (!ok) {
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, " (--store %s)", shown);
+        goto fail;
+    }
+    m->nwriters = nwriters;
+    m->w = calloc(nwriters, sizeof *m->w);
+    if (!m->w) goto fail;
+    for (uint32_t i = 0; i < nwriters; i++) {
+        struct mongo_writer *w = &m->w[i];
+        w->m = m;
+        w->efd = eventfd(0, EFD_CLOEXEC);
+        if (w->efd < 0 || sem_init(&w->go, 0, 0)) {
+            snprintf(err, errlen, "eventfd/sem_init: %s", strerror(errno));
+            goto fail;
+        }
+        if (!(w->client = client_new(m, err, errlen))) goto fail;
+        for (int k = 0; k < MONGO_NCOLL; k++) w->coll[k] = mongoc_client_get_collection(w->client, m->db, coll_names[k]);
+        int r = pthread_create(&w->thread, NULL, writer_main, w);
+        if (r) {
+            snprintf(err, errlen, "pthread_create: %s", strerror(r));
+            goto fail;
+        }
+        w->started = true;
+    }
+    *out = m;
+    return 0;
+fail:
+    mongo_store_close(m);
+    return 1;
+}
+
+/* Appends every document of cursor to img as records of one room; false on a cursor error
+ * or a document without the fields a record needs. */
+typedef bool (*doc_to_record)(const bson_t *d, const char *room, size_t room_len, struct store_buf *img);
+
+static bool get_i64(const bson_t *d, const char *key, uint64_t *v)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, d, key) || !(BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it) ||
+                                               BSON_ITER_HOLDS_DOUBLE(&it)))
+        return false;
+    int64_t x = bson_iter_as_int64(&it);
+    if (x < 0) return false;
+    *v = (uint64_t)x;
+    return true;
+}
+
+static const char *get_str(const bson_t *d, const char *key, uint32_t *len)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, d, key) || !BSON_ITER_HOLDS_UTF8(&it)) return NULL;
+    return bson_iter_utf8(&it, len);
+}
+
+static bool op_record(const bson_t *d, const char *room, size_t room_len, struct store_buf *img)
+{
+    uint64_t rev, ts, cseq = 0;
+    uint32_t from_len, cid_len = 0;
+    const char *from = get_str(d, "from", &from_len), *cid = get_str(d, "cid", &cid_len);
+    bson_iter_t it;
+    if (!get_i64(d, "rev", &rev) || !get_i64(d, "ts", &ts) || !from || !bson_iter_init_find(&it, d, "op")) return false;
+    if (cid && !get_i64(d, "cseq", &cseq)) return false;
+    jw w;
+    jw_init(&w, 64);
+    bool ok = mongo_op_json(&it, &w) && store_encode_op_cid(img, room, room_len, rev, ts, from, from_len, w.buf, w.len,
+                                                            cid, cid ? cid_len : 0, cseq);
+    jw_free(&w);
+    return ok;
+}
+
+static bool snapshot_record(const bson_t *d, const char *room, size_t room_len, struct store_buf *img)
+{
+    uint64_t rev, chat_seq;
+    uint32_t n;
+    const char *text = get_str(d, "doc", &n);
+    return text && get_i64(d, "rev", &rev) && get_i64(d, "chat_seq", &chat_seq) &&
+           store_encode_snapshot(img, room, room_len, rev, chat_seq, text, n);
+}
+
+static bool chat_record(const bson_t *d, const char *room, size_t room_len, struct store_buf *img)
+{
+    uint64_t seq, ts;
+    uint32_t n;
+    const char *msg = get_str(d, "msg", &n);
+    return msg && get_i64(d, "seq", &seq) && get_i64(d, "ts", &ts) && store_encode_chat(img, room, room_len, seq, ts, msg, n);
+}
+
+static bool load_docs(mongoc_collection_t *coll, bson_t *filter, bson_t *opts, doc_to_record conv, const char *room,
+                      size_t room_len, struct store_buf *img, char *err, size_t errlen)
+{
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *d;
+    bool ok = true;
+    while (ok && mongoc_cursor_next(cur, &d)) {
+        ok = conv(d, room, room_len, img);
+        if (!ok) {
+            char *j = bson_as_relaxed_extended_json(d, NULL);
+            snprintf(err, errlen, "mongodb: %s: a document ringroom cannot read: %.160s", mongoc_collection_get_name(coll),
+                     j ? j : "?");
+            bson_free(j);
+        }
+    }
+    bson_error_t e;
+    if (ok && mongoc_cursor_error(cur, &e)) {
+        copy_error(err, errlen, mongoc_collection_get_name(coll), &e);
+        ok = false;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return ok;
+}
+
+/* The rooms of a collection with their highest rev/seq: {_id: room, top: N}. */
+struct room_top { char name[ROOM_NAME_MAX + 1]; uint64_t ops_top, snap_top; };
+struct room_list { struct room_top *v; size_t n, cap; };
+
+static struct room_top *room_list_get(struct room_list *l, const char *name, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++)           /* start-up only; linear is fine for thousands */
+        if (strlen(l->v[i].name) == len && !memcmp(l->v[i].name, name, len)) return &l->v[i];
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct room_top *v = realloc(l->v, cap * sizeof *v);
+        if (!v) return NULL;
+        l->v = v;
+        l->cap = cap;
+    }
+    struct room_top *t = &l->v[l->n++];
+    memset(t, 0, sizeof *t);
+    memcpy(t->name, name, len);
+    return t;
+}
+
+static bool list_rooms(mongoc_collection_t *coll, const char *field, int which, struct room_list *l, char *err,
+                       size_t errlen)
+{
+    char max_of[16];
+    snprintf(max_of, sizeof max_of, "$%s", field);
+    bson_t *pipe = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", BCON_UTF8("$room"), "top", "{", "$max",
+                            BCON_UTF8(max_of), "}", "}", "}", "]");
+    mongoc_cursor_t *cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipe, NULL, NULL);
+    const bson_t *d;
+    bool ok = true;
+    while (ok && mongoc_cursor_next(cur, &d)) {
+        uint32_t n;
+        const char *name = get_str(d, "_id", &n);
+        uint64_t top = 0;
+        if (!name || n < 1 || n > ROOM_NAME_MAX) {
+            log_warn("mongodb: %s: ignoring documents with a bad room name", mongoc_collection_get_name(coll));
+            continue;
+        }
+        get_i64(d, "top", &top);
+        struct room_top *t = room_list_get(l, name, n);
+        if (!t) {
+            snprintf(err, errlen, "out of memory listing rooms");
+            ok = false;
+        } else if (which == MONGO_OPS) {
+            t->ops_top = top;
+        } else if (which == MONGO_SNAPSHOTS) {
+            t->snap_top = top;
+        }
+    }
+    bson_error_t e;
+    if (ok && mongoc_cursor_error(cur, &e)) {
+        copy_error(err, errlen, "aggregate rooms", &e);
+        ok = false;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(pipe);
+    return ok;
+}
+
+int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t chat_history, struct store_buf *img,
+                     char *err, size_t errlen)
+{
+    mongoc_client_t *c = client_new(m, err, errlen);
+    if (!c) return 1;
+    mongoc_collection_t *coll[MONGO_NCOLL];
+    for (int k = 0; k < MONGO_NCOLL; k++) coll[k] = mongoc_client_get_collection(c, m->db, coll_names[k]);
+    struct room_list rooms = { 0 };
+    bool ok = list_rooms(coll[MONGO_OPS], "rev", MONGO_OPS, &rooms, err, errlen) &&
+              list_rooms(coll[MONGO_SNAPSHOTS], "rev", MONGO_SNAPSHOTS, &rooms, err, errlen) &&
+              list_rooms(coll[MONGO_CHAT], "seq", MONGO_CHAT, &rooms, err, errlen);
+    for (size_t i = 0; i < rooms.n && ok; i++) {
+        const struct room_top *t = &rooms.v[i];
+        size_t nl = strlen(t->name);
+        ok = load_docs(coll[MONGO_SNAPSHOTS], BCON_NEW("room", BCON_UTF8(t->name)),
+                       BCON_NEW("sort", "{", "rev", BCON_INT32(-1), "}", "limit", BCON_INT64(1)), snapshot_record,
+                       t->name, nl, img, err, errlen);
+        /* the ops after the snapshot, and at least the history window */
+        uint64_t from = t->ops_top > history_window ? t->ops_top - history_window : 0;
+        if (t->snap_top < from) from = t->snap_top;
+        ok = ok && load_docs(coll[MONGO_OPS], BCON_NEW("room", BCON_UTF8(t->name), "rev", "{", "$gt", BCON_INT64((int64_t)from), "}"),
+                             BCON_NEW("sort", "{", "rev", BCON_INT32(1), "}"), op_record, t->name, nl, img, err, errlen);
+        ok = ok && (chat_history == 0 ||
+                    load_docs(coll[MONGO_CHAT], BCON_NEW("room", BCON_UTF8(t->name)),
+                              BCON_NEW("sort", "{", "seq", BCON_INT32(-1), "}", "limit", BCON_INT64(chat_history)),
+                              chat_record, t->name, nl, img, err, errlen));
+    }
+    if (ok) log_info("mongodb: loaded %zu rooms (%zu bytes of records) from database %s", rooms.n, img->len, m->db);
+    free(rooms.v);
+    for (int k = 0; k < MONGO_NCOLL; k++) mongoc_collection_destroy(coll[k]);
+    mongoc_client_destroy(c);
+    return ok ? 0 : 1;
+}
+
+void mongo_store_close(struct mongo_store *m)
+{
+    if (!m) return;
+    for (uint32_t i = 0; m->w && i < m->nwriters; i++) {
+        struct mongo_writer *w = &m->w[i];
+        if (w->started) {
+            atomic_store_explicit(&w->stop, true, memory_order_release);
+            sem_post(&w->go);
+            pthread_join(w->thread, NULL);
+            sem_destroy(&w->go);
+        }
+        for (int k = 0; k < MONGO_NCOLL; k++)
+            if (w->coll[k]) mongoc_collection_destroy(w->coll[k]);
+        if (w->client) mongoc_client_destroy(w->client);
+        if (w->efd > 0) close(w->efd);
+        mongo_fences_free(&w->fences);
+        mongo_fences_free(&w->res.fenced);
+    }
+    free(m->w);
+    if (m->uri) mongoc_uri_destroy(m->uri);
+    free(m);
+    mongoc_cleanup();
+}

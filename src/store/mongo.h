@@ -1,0 +1,106 @@
+/* mongo.h: the MongoDB back end of the store (--store mongodb://...), the contract between
+ * oplog.c and mongo.c.
+ *
+ * oplog.c keeps doing everything a core does with its records (group commit, waiters in
+ * order, stored rooms in memory); only where the bytes go changes. Instead of a write +
+ * fdatasync on a segment, a core hands the framed records of one group commit to its own
+ * writer thread (libmongoc blocks; a ring never does) and arms a read of the writer's
+ * eventfd. The thread decodes the records and writes them with insert_many, in order:
+ *   ops        {room, rev, op (the ot.js op as a BSON array), from, ts[, cid, cseq]}
+ *              unique index (room, rev)
+ *   snapshots  {room, rev, doc, chat_seq}   unique index (room, rev); older ones deleted
+ *   chat       {room, seq, ts, msg (the message's JSON text)}   unique index (room, seq)
+ * with the write concern of the URI (default here: w=1, journal=true), then writes 1 to the
+ * eventfd. The group is durable when every insert was acknowledged.
+ *
+ * A duplicate key on (room, rev) means MongoDB already holds that revision: if it is the
+ * same op (a retried batch whose first try was written) it counts as written; if not,
+ * someone else committed that revision. The room is then fenced: none of its ops from that
+ * revision on is written, acked or broadcast (store.h: STORE_CONFLICT), and the core refuses
+ * its new ops until a restart loads the room again from MongoDB.
+ *
+ * Loading (main thread, before the cores run): every room's latest snapshot, the ops after
+ * min(snapshot, last rev - history window) and its last chat messages are read and returned
+ * as records in the op log's framing, so recovery builds rooms with the same code for both
+ * back ends.
+ */
+#ifndef RINGROOM_STORE_MONGO_H
+#define RINGROOM_STORE_MONGO_H
+
+#include "json.h"
+#include "room.h"
+#include "store.h"
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MONGO_DUPLICATE_KEY 11000
+
+struct mongo_store;
+struct mongo_writer;
+
+/* A room fenced by a duplicate key: `rev` is held by another op. */
+struct mongo_fence {
+    char room[ROOM_NAME_MAX + 1];
+    uint32_t room_len;
+    uint64_t rev;
+};
+struct mongo_fences { struct mongo_fence *v; size_t n, cap; };
+void mongo_fences_free(struct mongo_fences *f);
+
+/* The outcome of one batch, read by the core after the writer's eventfd fired. */
+struct mongo_batch_result {
+    bool ok;                      /* false: the batch must be retried (nothing is acked) */
+    char msg[256];                /* why not ok */
+    struct mongo_fences fenced;   /* rooms whose ops in this batch were not written, and from
+                                   * which revision (a fence found now or earlier) */
+    uint64_t ops, snapshots, chats, duplicates;  /* written, and duplicates that were our own */
+};
+
+/* ---- process (main thread) ---- */
+
+/* Parses the URI, connects, checks the server answers (ping) and creates the indexes. */
+int mongo_store_open(struct mongo_store **out, const char *uri, uint32_t nwriters, char *err, size_t errlen);
+/* Every stored room as records appended to img (see above). 0, or 1 with err set. */
+int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t chat_history, struct store_buf *img,
+                     char *err, size_t errlen);
+/* Stops and joins the writer threads, disconnects. */
+void mongo_store_close(struct mongo_store *m);
+
+/* ---- one writer (its core's thread calls these) ---- */
+
+struct mongo_writer *mongo_store_writer(struct mongo_store *m, uint32_t i);
+/* Readable (an 8-byte count) when the submitted batch is done. */
+int mongo_writer_eventfd(const struct mongo_writer *w);
+/* Hands records[0..len) to the thread: they must stay untouched until the eventfd fires. One
+ * batch at a time. */
+void mongo_writer_submit(struct mongo_writer *w, const uint8_t *records, size_t len);
+/* The finished batch's outcome (valid until the next submit). */
+const struct mongo_batch_result *mongo_writer_result(const struct mongo_writer *w);
+
+/* ---- the batch logic, over any database (tests inject duplicate keys) ---- */
+
+enum mongo_coll { MONGO_OPS, MONGO_SNAPSHOTS, MONGO_CHAT, MONGO_NCOLL };
+struct mongo_db {
+    void *arg;
+    /* Ordered insert of docs[0..n). Sets *done to how many went in before the first failure;
+     * returns true if all did, or false with *dup (a duplicate key at docs[*done]) or msg. */
+    bool (*insert)(void *arg, enum mongo_coll coll, const bson_t *const *docs, size_t n, size_t *done, bool *dup,
+                   char *msg, size_t msglen);
+    /* The op document stored at (room, rev) into *out (bson_init'ed by the caller); *found. */
+    bool (*find_op)(void *arg, const char *room, uint64_t rev, bson_t *out, bool *found, char *msg, size_t msglen);
+    /* Deletes the room's snapshots older than rev (keeping the store small). */
+    bool (*drop_snapshots_before)(void *arg, const char *room, uint64_t rev, char *msg, size_t msglen);
+};
+/* Writes the records of one batch. fences: the writer's fenced rooms (grows). */
+void mongo_write_batch(const struct mongo_db *db, struct mongo_fences *fences, const uint8_t *records, size_t len,
+                       struct mongo_batch_result *res);
+
+/* Conversions (exposed for tests): an ot.js op's JSON (integers and strings) to a BSON array
+ * appended as `key` to doc, and a BSON array back to the same JSON text. */
+bool mongo_append_op(bson_t *d, const char *key, const char *json, size_t len);
+bool mongo_op_json(const bson_iter_t *array, jw *out);
+
+#endif

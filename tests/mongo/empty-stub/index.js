@@ -1,0 +1,2 @@
+// Never imported: see package.json.
+module.exports = {};
