@@ -27,6 +27,9 @@ suite_unit() {
 }
 
 suite_integration() {
+    # CongoServer (npm) for the MongoDB back end's tests: npm ci when the lockfile is newer
+    (cd tests/mongo && { [[ node_modules/.package-lock.json -nt package-lock.json ]] ||
+        npm ci --no-audit --no-fund --loglevel=error; }) || return 1
     RINGROOM_BIN=build/asan/ringroom $PY -m unittest discover -s tests/integration -p 'test_*.py' -v
 }
 
