@@ -1,14 +1,19 @@
 /* rl_main.c: ringload's entry point: options, the run (in worker processes), the reports,
- * the exit code (0 ok; 1 an SLO failed, an ot document diverged or nothing connected; 2 bad
- * usage or setup failure). */
+ * the exit code (0 ok; 1 an SLO failed, an ot document diverged or could not be fetched, the
+ * --acked-log could not be written, or nothing connected; 2 bad usage or setup failure). It
+ * creates (truncates) the --acked-log file once, before the workers append to it. */
 #include "rl_opts.h"
 #include "rl_report.h"
 #include "rl_slo.h"
 #include "rl_stats.h"
 #include "rl_workers.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -25,6 +30,14 @@ int main(int argc, char **argv)
     if (o.slo[0] && !rl_slo_parse(o.slo, slo, &nslo, err, sizeof err)) {
         fprintf(stderr, "ringload: %s\n", err);
         return 2;
+    }
+    if (o.acked_log[0]) {
+        int fd = open(o.acked_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            fprintf(stderr, "ringload: --acked-log %s: %s\n", o.acked_log, strerror(errno));
+            return 2;
+        }
+        close(fd);
     }
     struct rl_stats *total = malloc(sizeof *total);
     struct rl_report *rep = malloc(sizeof *rep);

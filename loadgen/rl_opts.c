@@ -58,6 +58,7 @@ static const struct opt options[] = {
     { "seed", T_U64, F(seed), 0, UINT64_MAX, "1", "random seed (rooms, edits, masks)" },
     { "json", T_STRING, F(json_path), 0, 0, "", "write the JSON report (schema: docs/ringload.md) to FILE" },
     { "spectrum", T_STRING, F(spectrum_path), 0, 0, "", "write the latency percentile spectrum (gnuplot-ready) to FILE" },
+    { "acked-log", T_STRING, F(acked_log), 0, 0, "", "ot: append one JSON line per ack and per op received, as it is read (room, rev, author, op; acks also the base and the op as sent) to FILE (truncated at start); see docs/ringload.md" },
     { "slo", T_STRING, F(slo), 0, 0, "", "thresholds, e.g. 'p95<50ms,p99.9<200ms,loss<0.01%,errors=0'; exit 1 if one fails" },
     { "server-pid", T_U32, F(server_pid), 1, 4194304, "", "sample this process's CPU and RSS during the run" },
     { "quiet", T_FLAG, F(quiet), 0, 0, "", "no per-second progress line" },
@@ -108,7 +109,8 @@ void rl_opts_usage(FILE *out)
     fprintf(out,
             "\nDurations take a unit (500ms, 10s, 2m); sizes may end in K, M, G.\n"
             "Exit status: 0 run complete and every --slo held; 1 an --slo failed, an ot document\n"
-            "diverged or nothing could connect; 2 bad usage.\n");
+            "diverged or could not be fetched (the server is gone), the --acked-log could not be\n"
+            "written, or nothing could connect; 2 bad usage or a setup failure.\n");
 }
 
 static bool parse_double(const char *s, double *out)
@@ -388,6 +390,10 @@ static int finish(struct rl_opts *o, char *err, size_t errlen)
     }
     if (o->closed_loop && sc != RL_SC_ECHO && sc != RL_SC_CHAT) {
         snprintf(err, errlen, "--rate max (closed loop) is available for echo and chat only");
+        return RL_OPTS_ERROR;
+    }
+    if (o->acked_log[0] && sc != RL_SC_OT) {
+        snprintf(err, errlen, "--acked-log is for the ot scenario only");
         return RL_OPTS_ERROR;
     }
     if (!o->size_set) o->size = sc == RL_SC_ECHO ? 64 : 32;

@@ -57,6 +57,7 @@ struct rl_opts {
     /* reports */
     char json_path[256];
     char spectrum_path[256];
+    char acked_log[256];           /* ot: "" or the file that gets one line per ack */
     char slo[512];
     int server_pid;                /* 0 = none */
 };

@@ -16,8 +16,20 @@
  * (members joined - 1), `received` those that happened. At the end (after the drain, with
  * every connection still open) each room's document is fetched with GET /rooms/<room> and
  * every member's document and revision must equal the server's: any mismatch fails the run
- * (exit 1). Owns one struct otc per connection (its document, ops and ack history) and the
- * scratch ops.
+ * (exit 1); with the server gone the GET fails and counts the same way.
+ *
+ * --acked-log FILE: every ack, and every op received from another editor, appends one JSON
+ * line to FILE with one write(2) as soon as it is read (so a ringload that is interrupted or
+ * dies keeps a line for everything it saw; workers append to the same file, O_APPEND, one
+ * line per write). An `ack` line holds the room, the acked revision, the base revision the op
+ * was sent at, the sender's participant id, the op as sent and the op as acked (the sent op
+ * transformed against the ops received since: what the server applied and stored at that
+ * revision); an `op` line the room, revision, author and op as received. Tests check them
+ * against the server's /history (tests/integration/test_persistence.py). A failed write
+ * fails the run (exit 1).
+ *
+ * Owns one struct otc per connection (its document, ops, ack history and, with --acked-log,
+ * the JSON of its op in flight as sent), the scratch ops and the acked log's descriptor.
  */
 #include "rl_run.h"
 
@@ -26,10 +38,12 @@
 #include "rl_http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ACK_RING 16
 #define MAX_REPORTED_MISMATCHES 5
@@ -44,6 +58,9 @@ struct otc {
     bool has_out, has_buf;
     uint64_t out_sched, buf_sched;    /* scheduled time of the first edit in each */
     int64_t rev;                  /* revisions the client has seen (ot.js Client.revision) */
+    int64_t out_base;             /* the revision the outstanding op was sent at */
+    char *sent;                   /* --acked-log: the outstanding op's JSON as sent */
+    size_t sent_len, sent_cap;
     struct acked ring[ACK_RING];  /* this client's last acknowledged ops (for receivers) */
     uint32_t ring_next;
 };
@@ -56,6 +73,9 @@ struct ots {
     uint64_t mismatches_reported;
     char *strbuf;                 /* for unescaping `doc` strings */
     size_t strcap;
+    int log_fd;                   /* --acked-log, -1 if none */
+    bool log_failed;
+    jw logw;                      /* one acked-log line */
 };
 
 static struct otc *otc_of(struct rl_run *r, struct rl_conn *c)
@@ -81,6 +101,16 @@ static int ot_setup(struct rl_run *r)
     ot_op_init(&s->t2);
     ot_op_init(&s->t3);
     ot_text_init(&s->tmp);
+    jw_init(&s->logw, 512);
+    s->log_fd = -1;
+    if (r->o->acked_log[0]) {
+        s->log_fd = open(r->o->acked_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (s->log_fd < 0) {
+            int e = errno;
+            fprintf(stderr, "ringload: --acked-log %s: %s\n", r->o->acked_log, strerror(e));
+            return -e;
+        }
+    }
     return 0;
 }
 
@@ -92,6 +122,7 @@ static void ot_fini(struct rl_run *r)
         ot_text_free(&s->c[i].doc);
         ot_op_free(&s->c[i].out);
         ot_op_free(&s->c[i].buf);
+        free(s->c[i].sent);
     }
     free(s->c);
     ot_op_free(&s->edit);
@@ -100,6 +131,8 @@ static void ot_fini(struct rl_run *r)
     ot_op_free(&s->t3);
     ot_text_free(&s->tmp);
     free(s->strbuf);
+    jw_free(&s->logw);
+    if (s->log_fd >= 0) close(s->log_fd);
     free(s);
     r->scd = NULL;
 }
@@ -128,6 +161,98 @@ static void broken(struct rl_run *r, struct rl_conn *c, const char *why)
     c->sc_state = OS_BROKEN;
 }
 
+/* ---- --acked-log ---- */
+
+static bool logging(struct rl_run *r)
+{
+    return ((struct ots *)r->scd)->log_fd >= 0;
+}
+
+/* Keeps the JSON of the op just sent (its ack's line quotes it). */
+static void keep_sent(struct rl_run *r, struct rl_conn *c, const char *json, size_t len)
+{
+    struct otc *o = otc_of(r, c);
+    if (len > o->sent_cap) {
+        size_t cap = o->sent_cap ? o->sent_cap : 64;
+        while (cap < len) cap *= 2;
+        char *p = realloc(o->sent, cap);
+        if (!p) {
+            o->sent_len = 0;          /* logged as null; the line still names the ack */
+            return;
+        }
+        o->sent = p;
+        o->sent_cap = cap;
+    }
+    memcpy(o->sent, json, len);
+    o->sent_len = len;
+}
+
+static void log_failure(struct ots *s, const char *why)
+{
+    if (!s->log_failed) fprintf(stderr, "ringload: ot: --acked-log: %s (the run fails)\n", why);
+    s->log_failed = true;
+}
+
+/* Starts a line: {"kind":KIND,"room":...,"rev":REV,"from":FROM,"conn":GID */
+static jw *line_start(struct rl_run *r, struct rl_conn *c, const char *kind, int64_t rev, const char *from,
+                      size_t from_len)
+{
+    struct ots *s = r->scd;
+    char room[64];
+    snprintf(room, sizeof room, "%s%" PRIu32, r->o->room_prefix, r->rooms[c->room].global);
+    jw *w = &s->logw;
+    jw_reset(w);
+    jw_lit(w, "{\"kind\":\"");
+    jw_lit(w, kind);
+    jw_lit(w, "\",\"room\":");
+    jw_str(w, room, strlen(room));
+    jw_lit(w, ",\"rev\":");
+    jw_int(w, rev);
+    jw_lit(w, ",\"from\":");
+    jw_str(w, from, from_len);
+    jw_lit(w, ",\"conn\":");
+    jw_uint(w, rl_run_gid(r, c));
+    return w;
+}
+
+/* Ends the line and writes it with one write(2) (O_APPEND: whole lines even from workers). */
+static void line_write(struct ots *s, jw *w)
+{
+    jw_lit(w, "}\n");
+    if (w->oom) return log_failure(s, "out of memory");
+    size_t off = 0;
+    while (off < w->len) {
+        ssize_t n = write(s->log_fd, w->buf + off, w->len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return log_failure(s, n < 0 ? strerror(errno) : "short write");
+        off += (size_t)n;
+    }
+}
+
+/* The ack just read: o->rev is the acked revision, o->out the op as acked. */
+static void log_ack(struct rl_run *r, struct rl_conn *c)
+{
+    struct otc *o = otc_of(r, c);
+    jw *w = line_start(r, c, "ack", o->rev, c->self, strlen(c->self));
+    jw_lit(w, ",\"base\":");
+    jw_int(w, o->out_base);
+    jw_lit(w, ",\"sent\":");
+    if (o->sent_len) jw_raw(w, o->sent, o->sent_len);
+    else jw_lit(w, "null");
+    jw_lit(w, ",\"op\":");
+    ot_op_to_json(&o->out, w);
+    line_write(r->scd, w);
+}
+
+/* An op another editor made, just read (before it is transformed here). */
+static void log_op(struct rl_run *r, struct rl_conn *c, int64_t rev, const char *from, size_t from_len, const ot_op *op)
+{
+    jw *w = line_start(r, c, "op", rev, from, from_len);
+    jw_lit(w, ",\"op\":");
+    ot_op_to_json(op, w);
+    line_write(r->scd, w);
+}
+
 static void send_out(struct rl_run *r, struct rl_conn *c)
 {
     struct otc *o = otc_of(r, c);
@@ -136,10 +261,14 @@ static void send_out(struct rl_run *r, struct rl_conn *c)
     jw_lit(w, "{\"type\":\"op\",\"rev\":");
     jw_int(w, o->rev);
     jw_lit(w, ",\"op\":");
+    size_t op_at = w->len;
     ot_op_to_json(&o->out, w);
+    size_t op_len = w->len - op_at;
     jw_char(w, '}');
     if (w->oom || !rl_conn_send(r, c, WS_OP_TEXT, w->buf, w->len)) return;
     o->has_out = true;
+    o->out_base = o->rev;
+    if (logging(r)) keep_sent(r, c, w->buf + op_at, op_len);
     struct ots *s = r->scd;
     uint32_t others = r->rooms[c->room].joined ? r->rooms[c->room].joined - 1 : 0;
     s->expected_all += others;
@@ -302,6 +431,7 @@ static void on_ack(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg 
     if (!o->has_out) return broken(r, c, "ack with no op in flight");
     if (!check_rev(r, c, m)) return;
     r->st->ot_acks++;
+    if (logging(r)) log_ack(r, c);
     if (rl_run_measured(r, o->out_sched)) rl_hist_record(&r->st->ack, now > o->out_sched ? now - o->out_sched : 0);
     o->ring[o->ring_next++ % ACK_RING] = (struct acked){ o->rev, o->out_sched };
     o->has_out = false;
@@ -345,6 +475,15 @@ static void on_op(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg *
     struct otc *o = otc_of(r, c);
     if (m->op_tok < 0 || ot_op_from_json(&s->edit, &m->doc, m->op_tok)) return broken(r, c, "unparsable op from the server");
     if (!check_rev(r, c, m)) return;
+    if (logging(r)) {
+        const char *from;
+        size_t fl;
+        if (!get_string(s, &m->doc, m->from_tok, &from, &fl)) {
+            from = "";
+            fl = 0;
+        }
+        log_op(r, c, m->rev, from, fl, &s->edit);
+    }
     /* ot.js Client.applyServer */
     ot_op *apply = &s->edit;
     if (o->has_out) {
@@ -464,8 +603,9 @@ static int check_room(struct rl_run *r, struct rl_room *rm)
 static int ot_finish(struct rl_run *r)
 {
     int bad = 0;
+    struct ots *s = r->scd;
     for (uint32_t j = 0; j < r->nrooms; j++) bad |= check_room(r, &r->rooms[j]);
-    return bad;
+    return bad | s->log_failed;
 }
 
 const struct rl_scenario rl_scenario_ot = {

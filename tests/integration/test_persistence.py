@@ -1,9 +1,12 @@
 """Persistence (the embedded op log, docs/persistence.md) with real clients and the real binary:
 
-(a) kill -9 while several OT clients send ops, restart on the same data dir (with another
-    thread count each time), check that every op any client saw acked or broadcast is in
-    /history at its revision, that history is contiguous, and that every room's document
-    equals the replay of its history; five rounds on one data dir.
+(a) kill -9 while ringload's `ot` scenario edits three documents (build/ringload or
+    $RINGLOAD_BIN, with --acked-log: a line for every ack and every op its editors read),
+    restart on the same data dir (with another thread count each time), check that every op
+    any editor saw acked or received is in /history at its revision with the same author and
+    op, that history is contiguous, and that every room's document equals the replay of its
+    history; five rounds on one data dir ($RINGROOM_KILL9_ROUNDS for more, see
+    tests/README.md).
 (b) a torn tail (half a record appended to the last segment, and a zero-filled tail) is cut
     at startup; a flipped byte in the middle of a segment makes the server refuse to start
     (exit code 3, a message naming the segment) unless --recover-truncate.
@@ -19,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,18 +41,20 @@ def utf16_len(s):
 
 
 def apply_op(doc, op):
-    """ot.js apply over ASCII/BMP text (the tests insert ASCII only)."""
-    out, i = [], 0
+    """ot.js apply, counting UTF-16 code units as ot.js does (ringload inserts astral
+    characters, two units each). A retain or delete that splits a surrogate pair leaves
+    bytes that do not decode: that raises."""
+    src, out, i = doc.encode("utf-16-le"), [], 0
     for c in op:
         if isinstance(c, str):
-            out.append(c)
+            out.append(c.encode("utf-16-le"))
         elif c > 0:
-            out.append(doc[i:i + c])
+            out.append(src[2 * i:2 * (i + c)])
             i += c
         else:
             i += -c
-    assert i == len(doc), f"op {op} does not span the document ({i} != {len(doc)})"
-    return "".join(out)
+    assert 2 * i == len(src), f"op {op} does not span the document ({i} != {len(src) // 2})"
+    return b"".join(out).decode("utf-16-le")
 
 
 def replay(ops):
@@ -58,54 +64,24 @@ def replay(ops):
     return doc
 
 
-class Editor:
-    """An OT client that inserts only (so it can track the document length without
-    transforming): one op in flight, waits for its ack, records what it saw."""
-
-    def __init__(self, url, room, name, seed):
-        self.url, self.room, self.name = url, room, name
-        self.rng = random.Random(seed)
-        self.acked = {}        # rev -> our participant id
-        self.seen = {}         # rev -> (op, from) from broadcasts
-        self.errors = []
-
-    async def run(self, stop):
-        try:
-            async with websockets.connect(self.url, max_size=None, open_timeout=5) as ws:
-                await ws.send(json.dumps({"type": "join", "room": self.room,
-                                          "user": {"id": self.name, "name": self.name, "color": "#000"}}))
-                while True:
-                    m = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                    if m["type"] == "joined":
-                        break
-                me, rev, length = m["self"], m["rev"], utf16_len(m["doc"])
-                while not stop.is_set():
-                    pos = self.rng.randint(0, length)
-                    text = self.name[0] + str(self.rng.randint(0, 99))
-                    op = ([pos] if pos else []) + [text] + ([length - pos] if length - pos else [])
-                    await ws.send(json.dumps({"type": "op", "rev": rev, "op": op}))
-                    while True:
-                        m = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                        if m["type"] == "op":
-                            self.seen[m["rev"]] = (m["op"], m["from"])
-                            rev = m["rev"]
-                            length += sum(utf16_len(c) for c in m["op"] if isinstance(c, str))
-                        elif m["type"] == "ack":
-                            self.acked[m["rev"]] = me
-                            rev = m["rev"]
-                            length += utf16_len(text)
-                            break
-                        elif m["type"] == "error":
-                            self.errors.append(m)
-                            break
-        except (websockets.ConnectionClosed, OSError, asyncio.TimeoutError):
-            pass                     # the server was killed under us
-
-
 def history(srv, room):
     status, h = srv.get_json(f"/history/{room}?since=0&limit=10000")
     assert status == 200, (status, h)
     return h
+
+
+def full_history(srv, room):
+    """A room's revision and every op of its /history (paged with `since`); (0, []) if the
+    server does not know the room."""
+    ops = []
+    while True:
+        status, h = srv.get_json(f"/history/{room}?since={ops[-1]['rev'] if ops else 0}&limit=10000")
+        if status == 404 and not ops:
+            return 0, []
+        assert status == 200, (room, status, h)
+        ops += h["ops"]
+        if len(h["ops"]) < 10000:
+            return h["rev"], ops
 
 
 class PersistenceBase(unittest.TestCase):
@@ -121,75 +97,191 @@ class PersistenceBase(unittest.TestCase):
     def server(self, *args, threads=2):
         return Server("--data-dir", self.data, "--threads", str(threads), *self.EXTRA, *args, name="persist")
 
-    def check_consistent(self, srv, rooms, observed):
-        """Every observed op at its revision; history contiguous; doc == replay(history)."""
-        total = 0
-        for room in rooms:
-            h = history(srv, room)
-            ops = h["ops"]
-            self.assertEqual([o["rev"] for o in ops], list(range(1, len(ops) + 1)), f"{room}: history not contiguous")
-            self.assertEqual(h["rev"], len(ops))
-            by_rev = {o["rev"]: o for o in ops}
-            for rev, (op, frm) in observed.get(room, {}).items():
-                self.assertIn(rev, by_rev, f"{room}: rev {rev} was acked/broadcast but is not in /history")
-                if frm is not None:
-                    self.assertEqual(by_rev[rev]["from"], frm, f"{room}@{rev}")
-                if op is not None:
-                    self.assertEqual(by_rev[rev]["op"], op, f"{room}@{rev}")
-            status, info = srv.get_json(f"/rooms/{room}")
-            self.assertEqual(status, 200)
-            self.assertEqual(info["rev"], len(ops))
-            self.assertEqual(info["doc"], replay(ops), f"{room}: document differs from the replay of its history")
-            total += len(ops)
-        return total
+
+def say(msg):
+    print(msg, file=sys.stderr, flush=True)
 
 
 class KillNine(PersistenceBase):
-    ROUNDS = 5
-    # small segments: rotation during the rounds and startup compaction between them
-    EXTRA = ("--segment-bytes", "16KiB", "--snapshot-every", "50")
+    """(a) with ringload's ot scenario. Each round: start the server on the data dir (2 and 3
+    threads in turn), run `ringload --scenario ot --acked-log FILE` (ROOMS documents, ROOM_SIZE
+    editors each, RATE edits/s per editor), SIGKILL the server at a random moment once ops flow,
+    stop ringload (SIGTERM), and check the log against what the next server (the next round's,
+    or a last one on 1 thread) has:
+    - each room's /history is contiguous 1..N, GET /rooms/<room> says rev N and its document
+      is the replay of that history;
+    - every `ack` line's revision is in history with the acker as `from` and the op ringload
+      had as acked (the op it sent, transformed against the ops it received meanwhile: what
+      the server applied and stored); when nothing came in between (base = rev - 1) that is
+      the op as sent, compared after JSON parsing;
+    - every `op` line (an op another editor received) is in history, same author, same op;
+    - acks of one connection have increasing revisions; a (room, rev) seen in two rounds is
+      the same op (an acked op lost by the crash would see its revision given to another);
+    - at most one op per editor per round is in history without an ack (the op in flight);
+    - the log has one ack line per ack ringload counted (its JSON report's ot.acks).
+    RINGROOM_KILL9_ROUNDS sets the number of rounds (default 5), RINGROOM_KILL9_SEED the seed
+    (printed, random otherwise), RINGROOM_KILL9_RATE ringload's --rate (150/conn: at that rate
+    most ops cross another and are transformed); per-round and total counts go to stderr."""
+    ROUNDS = int(os.environ.get("RINGROOM_KILL9_ROUNDS", "5"))
+    # small segments: rotation during the rounds and startup compaction between them; a
+    # history window that holds every op of a long run (/history serves only the window)
+    EXTRA = ("--segment-bytes", "16KiB", "--snapshot-every", "50", "--history-window", "100000")
+    ROOMS, ROOM_SIZE, RATE = 3, 4, os.environ.get("RINGROOM_KILL9_RATE", "150/conn")
+    MIN_ACKS = 40                   # acks read before the kill may come
+    PREFIX = "k9-"
+
+    def setUp(self):
+        super().setUp()
+        self.seed = int(os.environ.get("RINGROOM_KILL9_SEED") or random.randrange(1, 1 << 30))
+        self.rooms = [f"{self.PREFIX}{k}" for k in range(self.ROOMS)]
+        self.acked = {r: {} for r in self.rooms}     # room -> rev -> ack line
+        self.seen = {r: {} for r in self.rooms}      # room -> rev -> op line (first seen)
+
+    def keep_artifacts(self):
+        dest = os.path.join(harness.ARTIFACTS, f"kill9-seed{self.seed}")
+        shutil.copytree(self.dir, dest, dirs_exist_ok=True)
+        return dest
+
+    def run_round(self, srv, rnd, rng):
+        """ringload against srv until srv is killed; returns the round's log lines."""
+        log = os.path.join(self.dir, f"acked-{rnd}.jsonl")
+        rep = os.path.join(self.dir, f"report-{rnd}.json")
+        out_path = os.path.join(self.dir, f"ringload-{rnd}.out")
+        cmd = [harness.binary("ringload"), "--scenario", "ot", "--url", srv.ws_url(),
+               "--conns", str(self.ROOMS * self.ROOM_SIZE), "--room-size", str(self.ROOM_SIZE),
+               "--room-prefix", self.PREFIX, "--rate", self.RATE, "--warmup", "0ms", "--duration", "120s",
+               "--drain", "300ms", "--seed", str(self.seed + rnd), "--quiet", "--acked-log", log, "--json", rep]
+        with open(out_path, "w") as out:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=harness.ROOT)
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    with open(log, "rb") as f:
+                        if f.read().count(b'"kind":"ack"') >= self.MIN_ACKS:
+                            break
+                except FileNotFoundError:
+                    pass
+                if p.poll() is not None:
+                    with open(out_path) as f:
+                        self.fail(f"ringload ended before the kill:\n{f.read()[-3000:]}")
+                self.assertLess(time.time(), deadline, "ringload's editors got too few acks in 30s")
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0, 0.8))
+            srv.kill()                                   # SIGKILL while ops are in flight
+            srv.log.close()
+            out_srv = srv.output()
+            for marker in harness.SANITIZER_MARKERS:
+                self.assertNotIn(marker, out_srv, out_srv[-4000:])
+            time.sleep(0.1)
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        with open(out_path) as f:
+            output = f.read()
+        # the documents cannot be fetched from a dead server: exit 1, no crash
+        self.assertEqual(p.returncode, 1, f"ringload exited with {p.returncode}:\n{output[-3000:]}")
+        for bad in ("killed by signal", "--acked-log:", *harness.SANITIZER_MARKERS):
+            self.assertNotIn(bad, output, output[-3000:])
+        with open(rep) as f:
+            report = json.load(f)
+        with open(log) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual(sum(1 for x in lines if x["kind"] == "ack"), report["ot"]["acks"],
+                         "the acked log misses acks that ringload counted")
+        self.assertGreater(report["errors"]["disconnect"], 0, "ringload did not see the server die")
+        self.assertEqual(report["errors"]["ot"], 0, f"an editor broke (so stopped logging):\n{output[-3000:]}")
+        return lines
+
+    def record(self, rnd, lines):
+        """Adds a round's log to self.acked/self.seen; checks what needs no server."""
+        last = {}
+        counts = {"ack": 0, "op": 0, "transformed": 0}
+        for x in lines:
+            room, rev = x["room"], x["rev"]
+            self.assertIn(room, self.rooms)
+            counts[x["kind"]] += 1
+            if x["kind"] == "ack":
+                self.assertGreater(rev, last.get(x["conn"], 0), f"round {rnd}: acks out of order: {x}")
+                last[x["conn"]] = rev
+                self.assertLess(x["base"], rev, x)
+                if x["base"] == rev - 1:
+                    self.assertEqual(x["sent"], x["op"], f"acked without a transform, yet not the op sent: {x}")
+                else:
+                    counts["transformed"] += 1
+                prev = self.acked[room].get(rev)
+                self.assertIsNone(prev, f"{room}@{rev} acked twice (an acked op was lost and its revision reused):"
+                                        f"\n  {prev}\n  {x}")
+                self.acked[room][rev] = x
+            prev = self.acked[room].get(rev) if x["kind"] == "op" else None
+            prev = prev or self.seen[room].get(rev)
+            if prev is not None:
+                self.assertEqual((prev["op"], prev["from"]), (x["op"], x["from"]),
+                                 f"{room}@{rev} seen as two different ops:\n  {prev}\n  {x}")
+            elif x["kind"] == "op":
+                self.seen[room][rev] = x
+        return counts
+
+    def verify(self, srv):
+        """Checks every line logged so far against srv; returns (ops in history, lost lines)."""
+        lost, total = [], 0
+        for room in self.rooms:
+            n, ops = full_history(srv, room)
+            self.assertEqual([o["rev"] for o in ops], list(range(1, len(ops) + 1)), f"{room}: history not contiguous")
+            self.assertEqual(n, len(ops), room)
+            for x in list(self.acked[room].values()) + list(self.seen[room].values()):
+                o = ops[x["rev"] - 1] if x["rev"] <= n else None
+                if o is None or o["op"] != x["op"] or o["from"] != x["from"]:
+                    lost.append((x, o))
+            if n:
+                status, info = srv.get_json(f"/rooms/{room}")
+                self.assertEqual(status, 200, room)
+                self.assertEqual(info["rev"], n, room)
+                self.assertEqual(info["doc"], replay(ops), f"{room}: document differs from the replay of its history")
+            total += n
+        return total, lost
+
+    def check_after(self, srv, rnd, counts):
+        in_history, lost = self.verify(srv)
+        acked = sum(len(v) for v in self.acked.values())
+        seen = len({(r, rev) for r in self.rooms for rev in list(self.acked[r]) + list(self.seen[r])})
+        say(f"kill9: round {rnd + 1}/{self.ROUNDS}: {counts['ack']} acked ({counts['transformed']} transformed by "
+            f"the server), {counts['op']} ops received; after restart: {acked} acked in all, {in_history} in "
+            f"history, {len(self.rooms)} rooms, {len(lost)} lost")
+        if lost:
+            dest = self.keep_artifacts()
+            self.fail(f"{len(lost)} ops seen by ringload are not in /history as seen (seed {self.seed}, "
+                      f"logs in {dest}); first:\n" + "\n".join(f"  seen {x}\n  history {o}" for x, o in lost[:3]))
+        # the ops in history never acked: at most one in flight per editor per round
+        self.assertLessEqual(in_history - acked, (rnd + 1) * self.ROOMS * self.ROOM_SIZE)
+        return acked, seen, in_history
 
     def test_kill9_rounds(self):
-        rooms = ["k9-alpha", "k9-beta", "k9-gamma"]
-        observed = {r: {} for r in rooms}          # room -> rev -> (op or None, from or None)
+        t0 = time.time()
+        rng = random.Random(self.seed)
+        say(f"\nkill9: {self.ROUNDS} rounds, seed {self.seed} (RINGROOM_KILL9_SEED={self.seed} repeats the kill times)")
+        counts = None
         for rnd in range(self.ROUNDS):
             threads = 2 + rnd % 2                  # 2, 3, 2, 3, 2: rooms change cores between runs
             srv = self.server(threads=threads).start()
             try:
                 if rnd:
-                    self.check_consistent(srv, rooms, observed)
-                editors = [Editor(srv.ws_url(), rooms[i % len(rooms)], f"e{i}", seed=rnd * 100 + i) for i in range(6)]
-
-                async def go():
-                    stop = asyncio.Event()
-                    tasks = [asyncio.create_task(e.run(stop)) for e in editors]
-                    await asyncio.sleep(0.8 + 0.1 * rnd)
-                    srv.kill()                     # SIGKILL while ops are in flight
-                    stop.set()
-                    await asyncio.wait_for(asyncio.gather(*tasks), 15)
-                asyncio.run(go())
+                    self.check_after(srv, rnd - 1, counts)
+                counts = self.record(rnd, self.run_round(srv, rnd, rng))
             finally:
                 srv.kill()
                 srv.log.close()
-            acked = 0
-            for e in editors:
-                self.assertEqual(e.errors, [], f"unexpected errors: {e.errors[:3]}")
-                for rev, me in e.acked.items():
-                    prev = observed[e.room].get(rev, (None, None))
-                    observed[e.room][rev] = (prev[0], me)
-                    acked += 1
-                for rev, (op, frm) in e.seen.items():
-                    prev = observed[e.room].get(rev, (None, None))
-                    self.assertIn(prev[1], (None, frm))
-                    observed[e.room][rev] = (op, frm)
-            self.assertGreater(acked, 10, f"round {rnd}: too few acks to mean anything")
         srv = self.server(threads=1).start()
         try:
-            total = self.check_consistent(srv, rooms, observed)
-            self.assertGreaterEqual(total, sum(len(v) for v in observed.values()))
+            acked, seen, in_history = self.check_after(srv, self.ROUNDS - 1, counts)
             self.assertIn("compacted", srv.output())
         finally:
             srv.stop()
+        say(f"kill9: total: {self.ROUNDS} rounds, {acked} acked, {seen} ops seen (acked or received), "
+            f"{in_history} in history, 0 lost, {time.time() - t0:.1f}s")
 
 
 class Basics(PersistenceBase):
@@ -501,6 +593,7 @@ class Resubmit(PersistenceBase):
             asyncio.run(first(srv))
         finally:
             srv.kill()                                  # SIGKILL after the acks
+            srv.log.close()
         with self.server(threads=3) as srv:
             asyncio.run(again(srv))
             _, info = srv.get_json("/rooms/idem")
