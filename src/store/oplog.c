@@ -232,6 +232,23 @@ enum store_scan store_scan(const uint8_t *buf, size_t len, size_t *valid_end, si
     return res;
 }
 
+/* ---- segment name lists ---- */
+
+struct seg_names { char (*v)[32]; size_t n, cap; };
+
+static bool names_push(struct seg_names *l, const char *name)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char (*v)[32] = realloc(l->v, cap * sizeof *v);
+        if (!v) return false;
+        l->v = v;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n++], 32, "%s", name);
+    return true;
+}
+
 /* ---- stored rooms ---- */
 
 struct chat_msg { char *json; uint32_t len; uint64_t seq, ts; };
@@ -281,6 +298,12 @@ struct store_core {
     uint64_t retry_at_ms;
     uint64_t t_submit, t_written;
     struct mongo_writer *mw;       /* --store mongodb://: where flight goes instead of fd */
+    /* online checkpoints (see checkpoint_core) */
+    struct seg_names closed;       /* segments this core closed since its last checkpoint */
+    struct seg_names doomed;       /* removed once the byte stream is durable up to doomed_at */
+    uint64_t doomed_at;
+    uint64_t since_cp, last_cp_bytes;
+    bool checkpointed;             /* at least one checkpoint became durable */
     uint64_t mongo_count;          /* the writer's eventfd, read by the ring */
     struct waiter *w;
     size_t w_head, w_len, w_cap;
@@ -290,6 +313,8 @@ struct store {
     struct config cfg;
     int dirfd, lockfd;
     struct mongo_store *mongo;
+    struct seg_names startup;      /* segments from before this start (read-only once cores run) */
+    _Atomic uint32_t cores_checkpointed;
     uint32_t ncores;
     struct store_core *cores;
     _Atomic uint64_t next_seg;
@@ -504,6 +529,29 @@ bool store_room_cid(const struct store_room *sr, const char *cid, size_t len, ui
     return true;
 }
 
+/* Everything recovery needs of a room: a snapshot at its revision, the ops of its history
+ * window (a cid's latest op keeps its cid), its kept chat. */
+static bool encode_room_state(struct store_buf *b, struct store_room *sr)
+{
+    const ot_text *t = doc_text(sr->doc);
+    bool ok = store_encode_snapshot(b, sr->name, sr->name_len, doc_rev(sr->doc), sr->chat_seq, t->utf8 ? t->utf8 : "",
+                                    t->bytes);
+    for (uint32_t i = 0; i < sr->ops_count && ok; i++) {
+        const struct store_op *o = &sr->ops[(sr->ops_head + i) % sr->ops_cap];
+        const struct cid_ent *ce = NULL;
+        for (uint32_t j = 0; j < sr->ncids && !ce; j++)
+            if (sr->cids[j].rev == o->rev) ce = &sr->cids[j];
+        ok = store_encode_op_cid(b, sr->name, sr->name_len, o->rev, o->ts, o->from, o->from_len, o->op, o->op_len,
+                                 ce ? ce->id : NULL, ce ? ce->len : 0, ce ? ce->cseq : 0);
+    }
+    for (uint32_t i = 0; i < sr->chat_count && ok; i++) {
+        const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];
+        ok = store_encode_chat(b, sr->name, sr->name_len, m->seq, m->ts, m->json, m->len);
+    }
+    if (ok) sr->snap_rev = doc_rev(sr->doc);
+    return ok;
+}
+
 /* ---- segments ---- */
 
 static int open_segment(struct store *st, char name[32], char *err, size_t errlen)
@@ -545,18 +593,83 @@ static void set_unavailable(struct store_core *sc, bool on, const char *why)
     }
 }
 
-static void rotate(struct store_core *sc)
+static bool rotate(struct store_core *sc)
 {
     char err[256], name[32];
     int fd = open_segment(sc->st, name, err, sizeof err);
     if (fd < 0) {
         log_warn("op log: rotation failed (%s); continuing in the current segment", err);
-        return;
+        return false;
     }
+    names_push(&sc->closed, sc->seg_name);      /* out of memory: that one is never removed */
     close(sc->fd);
     sc->fd = fd;
     memcpy(sc->seg_name, name, sizeof sc->seg_name);
     sc->seg_off = 0;
+    return true;
+}
+
+/* Online checkpoint (segment removal without a restart): once a core has appended
+ * max(--segment-bytes, 2 x its last checkpoint) since its last one, it starts a new segment
+ * and appends to it the whole state of its rooms (encode_room_state). When those bytes are
+ * durable, every segment the core closed before is covered (a room's records are in its own
+ * core's segments, plus the segments from before the start) and is removed; the segments from
+ * before the start go when every core has had a checkpoint. Disk use stays within about
+ * 3 x the rooms' state + 2 segments, and the rewriting costs at most half of what is appended.
+ * Called between batches (nothing in flight), so the rotation closes a complete segment. */
+static void checkpoint_core(struct store_core *sc)
+{
+    size_t before = sc->fill.len, nrooms = 0;
+    if (!rotate(sc)) {
+        sc->since_cp = 0;                          /* try again after as many bytes */
+        return;
+    }
+    bool ok = true;
+    for (uint32_t k = 0; k < sc->nbuckets && ok; k++)
+        for (struct store_room *sr = sc->buckets[k]; sr && ok; sr = sr->hnext, nrooms++) ok = encode_room_state(&sc->fill, sr);
+    sc->since_cp = 0;
+    if (!ok) {
+        sc->fill.len = before;
+        log_warn("op log: checkpoint of core %u failed (out of memory, or a document too large for a record); "
+                 "old segments stay", sc->id);
+        return;
+    }
+    sc->appended += sc->fill.len - before;
+    sc->last_cp_bytes = sc->fill.len - before;
+    struct seg_names t = sc->doomed;
+    sc->doomed = sc->closed;
+    sc->closed = t;
+    sc->closed.n = 0;
+    sc->doomed_at = sc->appended;
+    log_debug("op log: core %u checkpoint: %zu rooms, %zu bytes, %zu segments to remove", sc->id, nrooms,
+              (size_t)sc->last_cp_bytes, sc->doomed.n);
+}
+
+static void remove_segments(struct store *st, const struct seg_names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (unlinkat(st->dirfd, l->v[i], 0) && errno != ENOENT)
+            log_warn("op log: removing %s: %s", l->v[i], strerror(errno));
+}
+
+/* The checkpoint is durable: the segments before it go (synchronous unlink + directory fsync,
+ * once per checkpoint, like rotation). */
+static void checkpoint_durable(struct store_core *sc)
+{
+    struct store *st = sc->st;
+    remove_segments(st, &sc->doomed);
+    size_t n = sc->doomed.n;
+    sc->doomed.n = 0;
+    if (!sc->checkpointed) {
+        sc->checkpointed = true;
+        if (atomic_fetch_add(&st->cores_checkpointed, 1) + 1 == st->ncores) {
+            remove_segments(st, &st->startup);
+            n += st->startup.n;
+        }
+    }
+    if (n && fsync(st->dirfd)) log_warn("op log: fsync of %s: %s", st->cfg.data_dir, strerror(errno));
+    if (n) log_info("op log: core %u checkpoint durable (%llu bytes); removed %zu old segments", sc->id,
+                    (unsigned long long)sc->last_cp_bytes, n);
 }
 
 static void submit_chain(struct store_core *sc)
@@ -610,6 +723,8 @@ uint32_t store_flush(struct store_core *sc)
             return (uint32_t)((left + 999999) / 1000000);
         }
     }
+    uint64_t cp_every = sc->last_cp_bytes * 2 > sc->st->cfg.segment_bytes ? sc->last_cp_bytes * 2 : sc->st->cfg.segment_bytes;
+    if (!sc->mw && !sc->doomed.n && sc->since_cp >= cp_every) checkpoint_core(sc);
     struct store_buf t = sc->flight;
     sc->flight = sc->fill;
     sc->fill = t;
@@ -649,6 +764,7 @@ static void chain_done(struct store_core *sc)
         sc->flight_written = 0;
         set_unavailable(sc, false, NULL);
         release_waiters(sc);
+        if (sc->doomed.n && sc->durable >= sc->doomed_at) checkpoint_durable(sc);
         return;
     }
     if (sc->fsync_failed) sc->flight_written = 0;   /* pages may be lost: write it all again */
@@ -775,6 +891,7 @@ static bool push_waiter(struct store_core *sc, struct waiter w)
 static void fill_appended(struct store_core *sc, size_t before)
 {
     sc->appended += sc->fill.len - before;
+    sc->since_cp += sc->fill.len - before;
 }
 
 bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev, uint64_t ts,
@@ -1026,7 +1143,11 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
     size_t kept = 0;
     for (size_t i = 0; i < rm->nops; i++) {
         if (kept && rm->ops[kept - 1].rev == rm->ops[i].rev) {
-            log_warn("room %s: op rev %" PRIu64 " stored twice; the first is used", rm->name, rm->ops[i].rev);
+            /* a checkpoint's copy (the same op) is expected; two different ops are not */
+            const struct rop *x = &rm->ops[kept - 1], *y = &rm->ops[i];
+            if (x->json_len != y->json_len || memcmp(x->json, y->json, x->json_len) || x->from_len != y->from_len ||
+                memcmp(x->from, y->from, x->from_len))
+                log_warn("room %s: two different ops stored at rev %" PRIu64 "; one is used", rm->name, x->rev);
             continue;
         }
         rm->ops[kept++] = rm->ops[i];
@@ -1184,13 +1305,14 @@ static bool write_all(int fd, const uint8_t *p, size_t n, uint64_t *off)
  * removed. A crash in between leaves both: recovery ignores the repeated ops and chat. Ops
  * older than the history window leave the disk here. Failure is not fatal: the old segments
  * stay. */
-static void checkpoint(struct store *st, char **names, size_t nnames, size_t old_bytes)
+/* Returns true if the old segments were replaced by one (written into name[32]). */
+static bool checkpoint(struct store *st, char **names, size_t nnames, size_t old_bytes, char name[32])
 {
-    char name[32], err[256];
+    char err[256];
     int fd = open_segment(st, name, err, sizeof err);
     if (fd < 0) {
         log_warn("op log: no compaction: %s", err);
-        return;
+        return false;
     }
     struct store_buf b = { 0 };
     uint64_t off = 0;
@@ -1200,26 +1322,11 @@ static void checkpoint(struct store *st, char **names, size_t nnames, size_t old
         struct store_core *sc = &st->cores[c];
         for (uint32_t k = 0; k < sc->nbuckets && ok; k++)
             for (struct store_room *sr = sc->buckets[k]; sr && ok; sr = sr->hnext) {
-                const ot_text *t = doc_text(sr->doc);
-                ok = store_encode_snapshot(&b, sr->name, sr->name_len, doc_rev(sr->doc), sr->chat_seq,
-                                           t->utf8 ? t->utf8 : "", t->bytes);
-                for (uint32_t i = 0; i < sr->ops_count && ok; i++) {
-                    const struct store_op *o = &sr->ops[(sr->ops_head + i) % sr->ops_cap];
-                    const struct cid_ent *ce = NULL;       /* a cid's latest op keeps its cid */
-                    for (uint32_t j = 0; j < sr->ncids && !ce; j++)
-                        if (sr->cids[j].rev == o->rev) ce = &sr->cids[j];
-                    ok = store_encode_op_cid(&b, sr->name, sr->name_len, o->rev, o->ts, o->from, o->from_len, o->op,
-                                             o->op_len, ce ? ce->id : NULL, ce ? ce->len : 0, ce ? ce->cseq : 0);
-                }
-                for (uint32_t i = 0; i < sr->chat_count && ok; i++) {
-                    const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];
-                    ok = store_encode_chat(&b, sr->name, sr->name_len, m->seq, m->ts, m->json, m->len);
-                }
+                ok = encode_room_state(&b, sr);
                 if (ok && b.len >= (8u << 20)) {
                     ok = write_all(fd, b.p, b.len, &off);
                     b.len = 0;
                 }
-                sr->snap_rev = doc_rev(sr->doc);
                 nrooms++;
             }
     }
@@ -1229,12 +1336,13 @@ static void checkpoint(struct store *st, char **names, size_t nnames, size_t old
     if (!ok) {
         log_warn("op log: compaction failed (%s); keeping the old segments", strerror(errno));
         unlinkat(st->dirfd, name, 0);
-        return;
+        return false;
     }
     for (size_t i = 0; i < nnames; i++) unlinkat(st->dirfd, names[i], 0);
     fsync(st->dirfd);
     log_info("op log: compacted %zu segments (%zu bytes) into %s (%llu bytes, %zu rooms)", nnames, old_bytes, name,
              (unsigned long long)off, nrooms);
+    return true;
 }
 
 static int build_rooms(struct store *st, struct recovery *rc, size_t *nrooms, char *err, size_t errlen)
@@ -1365,7 +1473,12 @@ static int recover(struct store *st, char *err, size_t errlen)
         log_info("op log: recovered %zu rooms from %zu records (%zu bytes) in %s", nrooms, total_records, total_bytes,
                  cfg->data_dir);
     recovery_free(&rc);
-    if (!code && nonempty > 1 && total_bytes > cfg->segment_bytes) checkpoint(st, names, nnames, total_bytes);
+    /* what is left on disk from before this start: removed once every core has checkpointed */
+    char compacted[32];
+    if (!code && nonempty > 1 && total_bytes > cfg->segment_bytes && checkpoint(st, names, nnames, total_bytes, compacted))
+        names_push(&st->startup, compacted);
+    else
+        for (size_t i = 0; i < nnames && !code; i++) names_push(&st->startup, names[i]);
     for (size_t i = 0; i < nnames; i++) free(names[i]);
     free(names);
     return code;
@@ -1442,6 +1555,8 @@ void store_close(struct store *st)
         free(sc->buckets);
         store_buf_free(&sc->fill);
         store_buf_free(&sc->flight);
+        free(sc->closed.v);
+        free(sc->doomed.v);
         for (size_t k = 0; k < sc->w_len; k++) free(sc->w[(sc->w_head + k) % sc->w_cap].chat);
         free(sc->w);
         if (sc->fd >= 0) {
@@ -1450,6 +1565,7 @@ void store_close(struct store *st)
         }
     }
     free(st->cores);
+    free(st->startup.v);
     if (st->lockfd >= 0) close(st->lockfd);
     if (st->dirfd >= 0) close(st->dirfd);
     free(st);
