@@ -128,7 +128,7 @@ static const char *type_hint(enum opt_type t)
     case OPT_LOGLEVEL: return "LEVEL";
     case OPT_FSYNC: return "MODE";
     case OPT_BOOL: return "[=BOOL]";
-    case OPT_STORE: return "embedded|URI";
+    case OPT_STORE: return "URI";
     }
     return "VALUE";
 }
