@@ -174,7 +174,7 @@ static int core_setup(struct core *co)
     jw_init(&co->out, 4096);
     if (!co->toks || co->out.oom || rooms_init(co) || proto_init(co)) return -ENOMEM;
     co->store = store_core_of(co->srv->store, (uint32_t)co->id);
-    store_core_attach(co->store, co, room_op_durable, NULL);
+    store_core_attach(co->store, co, room_op_durable);
     return 0;
 }
 

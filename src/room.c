@@ -412,8 +412,8 @@ int room_chat(struct core *co, struct session *s, const char *text, size_t len, 
     if (w->oom) return ERR_INTERNAL;
     /* Chat goes out at once and is logged on the side: it is never acked, so nothing waits
      * for the disk (an fdatasync stall would otherwise sit in every room's chat latency).
-     * It enters the room's persisted chat history once durable; a crash may lose the last
-     * few milliseconds of chat, never an acknowledged op (docs/persistence.md). */
+     * It joins the room's kept chat (`joined`) at once, as everyone in the room has it; a crash
+     * may lose the last few milliseconds of chat, never an acknowledged op (docs/persistence.md). */
     if (!store_append_chat(co->store, rm->sr, seq, ts, w->buf, w->len))
         store_room_keep_chat(co->store, rm->sr, seq, ts, w->buf, w->len);
     broadcast_out(co, rm, NULL, MSG_CHAT);

@@ -275,14 +275,13 @@ struct store_room {
 };
 
 /* An op (chat == NULL) or a chat message (its JSON, owned) waiting for its record to be durable. */
-struct waiter { uint64_t end; struct store_room *sr; uint64_t rev; uint32_t conn_idx, conn_gen; char *chat; uint32_t chat_len; uint64_t ts; bool ack_only; };
+struct waiter { uint64_t end; struct store_room *sr; uint64_t rev; uint32_t conn_idx, conn_gen; bool ack_only; };
 
 struct store_core {
     struct store *st;
     struct core *co;
     uint32_t id;
     store_durable_fn on_durable;
-    store_chat_fn on_chat;
     struct store_room **buckets;
     uint32_t nbuckets, count;
     int fd;
@@ -740,12 +739,6 @@ static void release_waiters(struct store_core *sc)
         struct waiter wt = sc->w[sc->w_head];
         sc->w_head = (sc->w_head + 1) % sc->w_cap;
         sc->w_len--;
-        if (wt.chat) {
-            sroom_push_chat(wt.sr, sc->st->cfg.chat_history, wt.rev, wt.ts, wt.chat, wt.chat_len);
-            if (sc->on_chat) sc->on_chat(sc->co, wt.sr, wt.chat, wt.chat_len);
-            free(wt.chat);
-            continue;
-        }
         enum store_outcome out = wt.ack_only ? STORE_ACK_ONLY : STORE_DURABLE;
         if (wt.sr->fence_rev && wt.rev >= wt.sr->fence_rev) out = STORE_CONFLICT;   /* not written */
         else if (wt.rev > wt.sr->durable_rev) wt.sr->durable_rev = wt.rev;
@@ -842,7 +835,6 @@ void store_core_finish(struct store_core *sc)
 {
     if (!sc || !sc->co) return;
     sc->on_durable = NULL;                 /* connections are going away: no more acks */
-    sc->on_chat = NULL;
     struct core *co = sc->co;
     uint64_t deadline = clock_ms() + 5000;
     while (clock_ms() < deadline) {
@@ -909,7 +901,7 @@ bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev,
     memcpy(f, from, from_len);
     memcpy(o, op_json, op_len);
     size_t op_end = sc->appended + (sc->fill.len - before);
-    if (!push_waiter(sc, (struct waiter){ op_end, sr, rev, conn_idx, conn_gen, NULL, 0, 0 }) ||
+    if (!push_waiter(sc, (struct waiter){ op_end, sr, rev, conn_idx, conn_gen, false }) ||
         !sroom_push_op(sr, rev, ts, f, (uint32_t)from_len, o, (uint32_t)op_len)) {
         /* the op is applied to the doc already: it must be written; drop the waiter only */
         free(f);
@@ -933,7 +925,7 @@ bool store_wait_durable(struct store_core *sc, struct store_room *sr, uint64_t r
                         uint32_t conn_gen)
 {
     /* everything appended so far covers rev's record; waiters are released in order of end */
-    return push_waiter(sc, (struct waiter){ sc->appended, sr, rev, conn_idx, conn_gen, NULL, 0, 0, true });
+    return push_waiter(sc, (struct waiter){ sc->appended, sr, rev, conn_idx, conn_gen, true });
 }
 
 bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
@@ -941,15 +933,9 @@ bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t se
 {
     if (store_core_unavailable(sc)) return false;
     size_t before = sc->fill.len;
-    char *copy = malloc(len ? len : 1);
-    if (!copy || !store_encode_chat(&sc->fill, sr->name, sr->name_len, seq, ts, json, len)) {
-        free(copy);
-        return false;
-    }
-    memcpy(copy, json, len);
-    if (!push_waiter(sc, (struct waiter){ sc->appended + (sc->fill.len - before), sr, seq, 0, 0, copy, (uint32_t)len, ts })) {
+    if (!store_encode_chat(&sc->fill, sr->name, sr->name_len, seq, ts, json, len)) return false;
+    if (!sroom_push_chat(sr, sc->st->cfg.chat_history, seq, ts, json, len)) {
         sc->fill.len = before;
-        free(copy);
         return false;
     }
     fill_appended(sc, before);
@@ -962,11 +948,10 @@ void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t
     sroom_push_chat(sr, sc->st->cfg.chat_history, seq, ts, json, len);
 }
 
-void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, store_chat_fn on_chat)
+void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable)
 {
     sc->co = co;
     sc->on_durable = on_durable;
-    sc->on_chat = on_chat;
 }
 
 struct store_core *store_core_of(struct store *st, uint32_t core) { return &st->cores[core]; }
@@ -1529,8 +1514,13 @@ int store_open(struct store **out, const struct config *cfg, uint32_t ncores, ch
     }
     if ((code = recover(st, err, errlen))) goto fail;
     code = 1;
-    for (uint32_t i = 0; i < ncores; i++)
+    for (uint32_t i = 0; i < ncores; i++) {
         if ((st->cores[i].fd = open_segment(st, st->cores[i].seg_name, err, errlen)) < 0) goto fail;
+        if (st->cores[i].count == 0) {          /* none of its rooms is in the old segments */
+            st->cores[i].checkpointed = true;
+            atomic_fetch_add(&st->cores_checkpointed, 1);
+        }
+    }
     *out = st;
     return 0;
 fail:
@@ -1557,7 +1547,6 @@ void store_close(struct store *st)
         store_buf_free(&sc->flight);
         free(sc->closed.v);
         free(sc->doomed.v);
-        for (size_t k = 0; k < sc->w_len; k++) free(sc->w[(sc->w_head + k) % sc->w_cap].chat);
         free(sc->w);
         if (sc->fd >= 0) {
             close(sc->fd);

@@ -73,8 +73,7 @@ enum store_outcome {
 };
 typedef void (*store_durable_fn)(struct core *co, struct store_room *sr, uint64_t rev,
                                  uint32_t conn_idx, uint32_t conn_gen, enum store_outcome outcome);
-typedef void (*store_chat_fn)(struct core *co, struct store_room *sr, const char *json, size_t len);
-void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, store_chat_fn on_chat);
+void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable);
 /* Before the loop submits: starts a write if records wait and it is time. Returns the ms
  * until it wants to be woken to write (UINT32_MAX: nothing waits). */
 uint32_t store_flush(struct store_core *sc);
@@ -129,11 +128,10 @@ bool store_append_op(struct store_core *sc, struct store_room *sr, uint64_t rev,
  * (rev's op is among it). False on ENOMEM. */
 bool store_wait_durable(struct store_core *sc, struct store_room *sr, uint64_t rev, uint32_t conn_idx,
                         uint32_t conn_gen);
-/* Records a chat message (its whole JSON object, seq from store_room_next_chat_seq) and
- * queues it for writing; once durable it joins the room's kept chat and on_chat(sr, json)
- * runs if the core attached one (the server broadcasts chat at once and attaches none). False if
- * the log cannot take it now (unavailable, ENOMEM): the caller broadcasts it unstored and may
- * keep it with store_room_keep_chat. */
+/* Records a chat message (its whole JSON object, seq from store_room_next_chat_seq): it joins
+ * the room's kept chat at once (a later `joined` shows it: the server broadcast it already) and
+ * its record is queued for writing. False if the log cannot take it now (unavailable, ENOMEM):
+ * nothing done; the caller may keep it unstored with store_room_keep_chat. */
 bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
                        const char *json, size_t len);
 void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,

@@ -31,6 +31,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import Server, free_port  # noqa: E402
+import test_persistence  # noqa: E402  (a module: its KillNine is not collected again here)
 from test_persistence import full_history, replay, apply_op, utf16_len  # noqa: E402
 
 import pymongo  # noqa: E402
@@ -289,6 +290,30 @@ class MongoStore(MongoBase):
         p = subprocess.run([harness.binary(), "--store", "mongodb://u:secret@127.0.0.1:1/x?w=0"], capture_output=True,
                            text=True, timeout=30)
         self.assertNotIn("secret", p.stderr)
+
+
+class MongoKillNine(test_persistence.KillNine):
+    """The ringload kill -9 test (test_persistence.KillNine: every op any editor saw acked or
+    received is in /history after the restart, byte for byte) with the MongoDB back end."""
+    EXTRA = ("--snapshot-every", "50", "--history-window", "100000", "--fsync-interval", "5ms")
+    FINAL_LOG = "mongodb: loaded"
+    PREFIX = "mk9-"
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_congo_installed()
+
+    def setUp(self):
+        super().setUp()
+        self.congo = Congo().start()
+
+    def tearDown(self):
+        self.congo.stop()
+        super().tearDown()
+
+    def server(self, *args, threads=2):
+        return Server("--store", self.congo.uri("kill9"), "--threads", str(threads), *self.EXTRA, *args,
+                      name="mongo-kill9")
 
 
 def full_history_from(db, room):

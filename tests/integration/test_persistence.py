@@ -129,6 +129,7 @@ class KillNine(PersistenceBase):
     ROOMS, ROOM_SIZE, RATE = 3, 4, os.environ.get("RINGROOM_KILL9_RATE", "150/conn")
     MIN_ACKS = 40                   # acks read before the kill may come
     PREFIX = "k9-"
+    FINAL_LOG = "compacted"         # the last server's log says so (startup compaction happened)
 
     def setUp(self):
         super().setUp()
@@ -277,11 +278,93 @@ class KillNine(PersistenceBase):
         srv = self.server(threads=1).start()
         try:
             acked, seen, in_history = self.check_after(srv, self.ROUNDS - 1, counts)
-            self.assertIn("compacted", srv.output())
+            self.assertIn(self.FINAL_LOG, srv.output())
         finally:
             srv.stop()
         say(f"kill9: total: {self.ROUNDS} rounds, {acked} acked, {seen} ops seen (acked or received), "
             f"{in_history} in history, 0 lost, {time.time() - t0:.1f}s")
+
+
+class SegmentRemoval(PersistenceBase):
+    """Online checkpoints (docs/persistence.md): a server that keeps writing keeps a bounded set
+    of segment files, without a restart. A first run leaves segments behind; a second run
+    (3 threads) edits 12 rooms for a while, the segment count is sampled all along and stays
+    bounded while many times more bytes are written than stay on disk, the first run's segments
+    are removed once every core has checkpointed; then kill -9, and a third run finds every
+    room at its acked revision with the last --history-window ops exactly as acked."""
+    ARGS = ("--segment-bytes", "8KiB", "--history-window", "30", "--ot-max-lag", "30", "--snapshot-every", "10")
+
+    def segments(self):
+        return sorted(os.path.basename(p) for p in glob.glob(os.path.join(self.data, "seg-*.log")))
+
+    async def edit(self, srv, rooms, n, acked, sample=None):
+        async def one(room):
+            async with websockets.connect(srv.ws_url(), open_timeout=5) as ws:
+                await ws.send(json.dumps({"type": "join", "room": room}))
+                j = json.loads(await ws.recv())
+                rev, size = j["rev"], len(j["doc"])
+                for _ in range(n):
+                    # documents stay small (insert at the end, delete at the start past 8
+                    # characters): the rooms' state is small, the bytes written are not
+                    op = [-1] + ([size - 1] if size > 1 else []) if size >= 8 else \
+                        ([size] if size else []) + [chr(97 + rev % 26)]
+                    size += -1 if size >= 8 else 1
+                    await ws.send(json.dumps({"type": "op", "rev": rev, "op": op}))
+                    m = json.loads(await ws.recv())
+                    self.assertEqual((m["type"], m.get("rev")), ("ack", rev + 1), m)
+                    rev += 1
+                    acked.setdefault(room, []).append(op)
+                    if sample and rev % 20 == 0:
+                        sample()
+        await asyncio.gather(*(one(r) for r in rooms))
+
+    def test_old_segments_removed_while_running(self):
+        rooms = [f"seg-{k}" for k in range(12)]
+        acked = {}
+        with self.server(*self.ARGS, threads=2) as srv:
+            asyncio.run(self.edit(srv, rooms, 60, acked))
+        first = self.segments()
+        self.assertGreater(len(first), 3, first)         # the next start compacts them into one
+        counts, sizes = [], []
+
+        def sample():
+            names, size = self.segments(), 0
+            for x in names:
+                try:
+                    size += os.path.getsize(os.path.join(self.data, x))
+                except FileNotFoundError:                # removed meanwhile
+                    pass
+            counts.append(len(names))
+            sizes.append(size)
+        srv = self.server(*self.ARGS, threads=3).start()
+        try:
+            startup = self.segments()
+            asyncio.run(self.edit(srv, rooms, 400, acked, sample))
+            time.sleep(0.2)
+            sample()
+            out = srv.output()
+            self.assertIn("removed", out)
+            left = set(self.segments())
+            self.assertFalse(left & set(startup), f"the segments from before the start are still there: {left}")
+        finally:
+            srv.kill()
+            srv.log.close()
+        written = sum(len(json.dumps(o)) + 40 for ops in acked.values() for o in ops)   # op records, roughly
+        say(f"segments: {len(counts)} samples, at most {max(counts)} files / {max(sizes)} bytes on disk "
+            f"(end: {counts[-1]} / {sizes[-1]}); about {written} bytes of op records written")
+        self.assertLessEqual(max(counts), 12, counts)
+        self.assertLess(max(sizes), written / 3, (sizes, written))
+        with self.server(*self.ARGS, threads=1) as srv:
+            for room in rooms:
+                n = len(acked[room])
+                status, h = srv.get_json(f"/history/{room}?since={n - 30}")
+                self.assertEqual((status, h["rev"]), (200, n), room)
+                ops = h["ops"]
+                self.assertEqual([o["rev"] for o in ops], list(range(n - 29, n + 1)), room)
+                self.assertEqual(srv.get(f"/history/{room}?since={n - 31}")[0], 410, room)
+                self.assertEqual([o["op"] for o in ops], acked[room][-30:], room)
+                status, info = srv.get_json(f"/rooms/{room}")
+                self.assertEqual(info["doc"], replay([{"op": o} for o in acked[room]]), room)
 
 
 class Basics(PersistenceBase):
@@ -303,7 +386,12 @@ class Basics(PersistenceBase):
             time.sleep(0.2)                        # the room is freed once empty...
             self.assertEqual(srv.get_json("/health")[1]["rooms"], 0)
             asyncio.run(session(srv, 1, "x", ["c0"]))   # ...and its document is still there
-            status, info = srv.get_json("/rooms/keep")
+            deadline = time.time() + 5                  # the close is handled after the client's close
+            while True:
+                status, info = srv.get_json("/rooms/keep")
+                if info["participants"] == [] or time.time() > deadline:
+                    break
+                time.sleep(0.02)
             self.assertEqual((status, info["rev"], info["doc"], info["participants"]), (200, 2, "xx", []))
         with self.server("--chat-history", "2", threads=3) as srv:
             asyncio.run(session(srv, 2, "xx", ["c0", "c1"]))
