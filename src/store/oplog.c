@@ -298,10 +298,13 @@ struct store_core {
     uint64_t t_submit, t_written;
     struct mongo_writer *mw;       /* --store mongodb://: where flight goes instead of fd */
     /* online checkpoints (see checkpoint_core) */
-    struct seg_names closed;       /* segments this core closed since its last checkpoint */
+    struct seg_names closed;       /* segments this core closed and no checkpoint covers yet */
+    struct seg_names cp_closed;    /* those the checkpoint being written covers */
     struct seg_names doomed;       /* removed once the byte stream is durable up to doomed_at */
     uint64_t doomed_at;
-    uint64_t since_cp, last_cp_bytes;
+    uint64_t since_cp, last_cp_bytes, cp_bytes;
+    struct store_room **cp_rooms;  /* the checkpoint being written: its rooms, the next one */
+    size_t cp_n, cp_next, cp_slices;
     bool checkpointed;             /* at least one checkpoint became durable */
     uint64_t mongo_count;          /* the writer's eventfd, read by the ring */
     struct waiter *w;
@@ -610,38 +613,67 @@ static bool rotate(struct store_core *sc)
 
 /* Online checkpoint (segment removal without a restart): once a core has appended
  * max(--segment-bytes, 2 x its last checkpoint) since its last one, it starts a new segment
- * and appends to it the whole state of its rooms (encode_room_state). When those bytes are
- * durable, every segment the core closed before is covered (a room's records are in its own
- * core's segments, plus the segments from before the start) and is removed; the segments from
- * before the start go when every core has had a checkpoint. Disk use stays within about
- * 3 x the rooms' state + 2 segments, and the rewriting costs at most half of what is appended.
- * Called between batches (nothing in flight), so the rotation closes a complete segment. */
-static void checkpoint_core(struct store_core *sc)
+ * and appends to it the whole state of its rooms (encode_room_state), at most CHECKPOINT_SLICE
+ * bytes per batch so that no loop turn stalls on a big checkpoint. When the last room's state
+ * is durable, every segment the core closed before the checkpoint started is covered (a room's
+ * records are in its own core's segments, plus the segments from before the start; what a room
+ * appended after its state was written is in the new segments too) and is removed; the
+ * segments from before the start go when every core has had a checkpoint. Disk use stays
+ * within about 3 x the rooms' state + 2 segments per core, and the rewriting costs at most
+ * half of what is appended. Runs between batches (nothing in flight), so the rotation closes
+ * a complete segment. */
+#define CHECKPOINT_SLICE (64u << 10)
+
+static void checkpoint_start(struct store_core *sc)
 {
-    size_t before = sc->fill.len, nrooms = 0;
-    if (!rotate(sc)) {
-        sc->since_cp = 0;                          /* try again after as many bytes */
+    sc->since_cp = 0;                              /* failed: try again after as many bytes */
+    struct store_room **rooms = malloc((sc->count ? sc->count : 1) * sizeof *rooms);
+    if (!rooms || !rotate(sc)) {
+        free(rooms);
         return;
     }
-    bool ok = true;
-    for (uint32_t k = 0; k < sc->nbuckets && ok; k++)
-        for (struct store_room *sr = sc->buckets[k]; sr && ok; sr = sr->hnext, nrooms++) ok = encode_room_state(&sc->fill, sr);
-    sc->since_cp = 0;
-    if (!ok) {
-        sc->fill.len = before;
-        log_warn("op log: checkpoint of core %u failed (out of memory, or a document too large for a record); "
-                 "old segments stay", sc->id);
-        return;
-    }
-    sc->appended += sc->fill.len - before;
-    sc->last_cp_bytes = sc->fill.len - before;
-    struct seg_names t = sc->doomed;
-    sc->doomed = sc->closed;
+    size_t n = 0;                  /* stored rooms live as long as the process: pointers stay valid */
+    for (uint32_t k = 0; k < sc->nbuckets; k++)
+        for (struct store_room *sr = sc->buckets[k]; sr && n < sc->count; sr = sr->hnext) rooms[n++] = sr;
+    sc->cp_rooms = rooms;
+    sc->cp_n = n;
+    sc->cp_next = 0;
+    sc->cp_bytes = 0;
+    sc->cp_slices = 0;
+    struct seg_names t = sc->cp_closed;            /* the segments this checkpoint covers */
+    sc->cp_closed = sc->closed;
     sc->closed = t;
     sc->closed.n = 0;
+}
+
+static void checkpoint_step(struct store_core *sc)
+{
+    size_t before = sc->fill.len;
+    bool ok = true;
+    while (ok && sc->cp_next < sc->cp_n && sc->fill.len - before < CHECKPOINT_SLICE)
+        ok = encode_room_state(&sc->fill, sc->cp_rooms[sc->cp_next++]);
+    if (!ok) {
+        sc->fill.len = before;                     /* earlier slices are valid records: harmless */
+        log_warn("op log: checkpoint of core %u failed (out of memory, or a document too large for a record); "
+                 "old segments stay", sc->id);
+        for (size_t i = 0; i < sc->cp_closed.n; i++) names_push(&sc->closed, sc->cp_closed.v[i]);
+        sc->cp_closed.n = 0;
+    }
+    sc->appended += sc->fill.len - before;
+    sc->cp_bytes += sc->fill.len - before;
+    sc->cp_slices++;
+    if (ok && sc->cp_next < sc->cp_n) return;
+    free(sc->cp_rooms);
+    sc->cp_rooms = NULL;
+    if (!ok) return;
+    sc->last_cp_bytes = sc->cp_bytes;
+    struct seg_names t = sc->doomed;
+    sc->doomed = sc->cp_closed;
+    sc->cp_closed = t;
+    sc->cp_closed.n = 0;
     sc->doomed_at = sc->appended;
-    log_debug("op log: core %u checkpoint: %zu rooms, %zu bytes, %zu segments to remove", sc->id, nrooms,
-              (size_t)sc->last_cp_bytes, sc->doomed.n);
+    log_debug("op log: core %u checkpoint: %zu rooms, %llu bytes in %zu batches, %zu segments to remove", sc->id,
+              sc->cp_n, (unsigned long long)sc->cp_bytes, sc->cp_slices, sc->doomed.n);
 }
 
 static void remove_segments(struct store *st, const struct seg_names *l)
@@ -712,7 +744,7 @@ uint32_t store_flush(struct store_core *sc)
         submit_chain(sc);                           /* a short write made progress: go on */
         return UINT32_MAX;
     }
-    if (!sc->fill.len) return UINT32_MAX;
+    if (!sc->fill.len && !sc->cp_rooms) return UINT32_MAX;
     if (sc->st->cfg.fsync_mode == FSYNC_BATCH && sc->fill.len < BATCH_MAX_BYTES) {
         /* at most one write + fdatasync per interval: an idle log writes at once, a busy one
          * gathers up to an interval's worth of records per fdatasync */
@@ -722,8 +754,13 @@ uint32_t store_flush(struct store_core *sc)
             return (uint32_t)((left + 999999) / 1000000);
         }
     }
-    uint64_t cp_every = sc->last_cp_bytes * 2 > sc->st->cfg.segment_bytes ? sc->last_cp_bytes * 2 : sc->st->cfg.segment_bytes;
-    if (!sc->mw && !sc->doomed.n && sc->since_cp >= cp_every) checkpoint_core(sc);
+    if (!sc->mw) {
+        uint64_t cp_every = sc->last_cp_bytes * 2 > sc->st->cfg.segment_bytes ? sc->last_cp_bytes * 2
+                                                                              : sc->st->cfg.segment_bytes;
+        if (!sc->cp_rooms && !sc->doomed.n && sc->since_cp >= cp_every) checkpoint_start(sc);
+        if (sc->cp_rooms) checkpoint_step(sc);
+    }
+    if (!sc->fill.len) return UINT32_MAX;
     struct store_buf t = sc->flight;
     sc->flight = sc->fill;
     sc->fill = t;
@@ -1546,7 +1583,9 @@ void store_close(struct store *st)
         store_buf_free(&sc->fill);
         store_buf_free(&sc->flight);
         free(sc->closed.v);
+        free(sc->cp_closed.v);
         free(sc->doomed.v);
+        free(sc->cp_rooms);
         free(sc->w);
         if (sc->fd >= 0) {
             close(sc->fd);

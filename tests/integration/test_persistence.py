@@ -297,7 +297,7 @@ class SegmentRemoval(PersistenceBase):
     def segments(self):
         return sorted(os.path.basename(p) for p in glob.glob(os.path.join(self.data, "seg-*.log")))
 
-    async def edit(self, srv, rooms, n, acked, sample=None):
+    async def edit(self, srv, rooms, n, acked, sample=None, width=1):
         async def one(room):
             async with websockets.connect(srv.ws_url(), open_timeout=5) as ws:
                 await ws.send(json.dumps({"type": "join", "room": room}))
@@ -306,9 +306,9 @@ class SegmentRemoval(PersistenceBase):
                 for _ in range(n):
                     # documents stay small (insert at the end, delete at the start past 8
                     # characters): the rooms' state is small, the bytes written are not
-                    op = [-1] + ([size - 1] if size > 1 else []) if size >= 8 else \
-                        ([size] if size else []) + [chr(97 + rev % 26)]
-                    size += -1 if size >= 8 else 1
+                    op = [-width] + ([size - width] if size > width else []) if size >= 8 * width else \
+                        ([size] if size else []) + [chr(97 + rev % 26) * width]
+                    size += -width if size >= 8 * width else width
                     await ws.send(json.dumps({"type": "op", "rev": rev, "op": op}))
                     m = json.loads(await ws.recv())
                     self.assertEqual((m["type"], m.get("rev")), ("ack", rev + 1), m)
@@ -365,6 +365,31 @@ class SegmentRemoval(PersistenceBase):
                 self.assertEqual([o["op"] for o in ops], acked[room][-30:], room)
                 status, info = srv.get_json(f"/rooms/{room}")
                 self.assertEqual(info["doc"], replay([{"op": o} for o in acked[room]]), room)
+
+
+    def test_checkpoint_in_slices(self):
+        """Rooms whose state is bigger than one checkpoint slice (64 KiB): 4 rooms on 2 cores
+        with 1,000 ops of ~240 bytes each in their history window; checkpoints written over
+        several batches still cover everything: after kill -9 the last 1,000 ops of each room
+        are as acked."""
+        args = ("--segment-bytes", "64KiB", "--history-window", "1000", "--ot-max-lag", "1000",
+                "--snapshot-every", "500")
+        rooms = [f"big-{k}" for k in range(4)]
+        acked = {}
+        srv = self.server(*args, threads=2).start()
+        try:
+            asyncio.run(self.edit(srv, rooms, 1500, acked, width=200))
+            time.sleep(0.2)
+            self.assertIn("removed", srv.output())
+        finally:
+            srv.kill()
+            srv.log.close()
+        with self.server(*args, threads=2) as srv:
+            for room in rooms:
+                n = len(acked[room])
+                status, h = srv.get_json(f"/history/{room}?since={n - 1000}&limit=1000")
+                self.assertEqual((status, h["rev"]), (200, n), room)
+                self.assertEqual([o["op"] for o in h["ops"]], acked[room][-1000:], room)
 
 
 class Basics(PersistenceBase):
