@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 static const char *const coll_names[MONGO_NCOLL] = { "ops", "snapshots", "chat" };
+static const enum store_rec_type coll_record[MONGO_NCOLL] = { STORE_REC_OP, STORE_REC_SNAPSHOT, STORE_REC_CHAT };
 
 struct mongo_writer {
     struct mongo_store *m;
@@ -160,39 +161,28 @@ static void collect(void *arg, const uint8_t *payload, size_t len, size_t off)
     else b->n++;
 }
 
-static bson_t *op_doc(const struct store_rec *r)
+/* A record as its document (mongo.h lists the fields); NULL if it does not convert. */
+static bson_t *record_doc(const struct store_rec *r)
 {
     bson_t *d = bson_new();
     bool ok = bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) &&
-              bson_append_int64(d, "rev", 3, (int64_t)r->rev) && mongo_append_op(d, "op", r->body, r->body_len) &&
-              bson_append_utf8(d, "from", 4, r->from, (int)r->from_len) &&
-              bson_append_int64(d, "ts", 2, (int64_t)r->ts);
-    if (ok && r->cid_len)
-        ok = bson_append_utf8(d, "cid", 3, r->cid, (int)r->cid_len) && bson_append_int64(d, "cseq", 4, (int64_t)r->cseq);
+              bson_append_int64(d, r->type == STORE_REC_CHAT ? "seq" : "rev", 3, (int64_t)r->rev);
+    switch (r->type) {
+    case STORE_REC_OP:
+        ok = ok && mongo_append_op(d, "op", r->body, r->body_len) &&
+             bson_append_utf8(d, "from", 4, r->from, (int)r->from_len) && bson_append_int64(d, "ts", 2, (int64_t)r->ts);
+        if (ok && r->cid_len)
+            ok = bson_append_utf8(d, "cid", 3, r->cid, (int)r->cid_len) && bson_append_int64(d, "cseq", 4, (int64_t)r->cseq);
+        break;
+    case STORE_REC_SNAPSHOT:
+        ok = ok && bson_append_utf8(d, "doc", 3, r->body, (int)r->body_len) &&
+             bson_append_int64(d, "chat_seq", 8, (int64_t)r->chat_seq);
+        break;
+    case STORE_REC_CHAT:
+        ok = ok && bson_append_int64(d, "ts", 2, (int64_t)r->ts) && bson_append_utf8(d, "msg", 3, r->body, (int)r->body_len);
+        break;
+    }
     if (!ok) {
-        bson_destroy(d);
-        return NULL;
-    }
-    return d;
-}
-
-static bson_t *snapshot_doc(const struct store_rec *r)
-{
-    bson_t *d = bson_new();
-    if (!bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) || !bson_append_int64(d, "rev", 3, (int64_t)r->rev) ||
-        !bson_append_utf8(d, "doc", 3, r->body, (int)r->body_len) ||
-        !bson_append_int64(d, "chat_seq", 8, (int64_t)r->chat_seq)) {
-        bson_destroy(d);
-        return NULL;
-    }
-    return d;
-}
-
-static bson_t *chat_doc(const struct store_rec *r)
-{
-    bson_t *d = bson_new();
-    if (!bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) || !bson_append_int64(d, "seq", 3, (int64_t)r->rev) ||
-        !bson_append_int64(d, "ts", 2, (int64_t)r->ts) || !bson_append_utf8(d, "msg", 3, r->body, (int)r->body_len)) {
         bson_destroy(d);
         return NULL;
     }
@@ -306,16 +296,15 @@ void mongo_write_batch(const struct mongo_db *db, struct mongo_fences *fences, c
         for (size_t i = 0; i < b.n && ok; i++) {
             const struct store_rec *r = &b.recs[i];
             const struct mongo_fence *f = fence_of(fences, r->room, r->room_len);
-            bson_t *d = NULL;
-            if (f && r->type == STORE_REC_OP && r->rev >= f->rev && !fence_add(&res->fenced, f->room, f->room_len, f->rev)) {
+            if (r->type != coll_record[coll]) continue;
+            bool fenced = f && r->type != STORE_REC_CHAT && r->rev >= f->rev;
+            if (fenced && r->type == STORE_REC_OP && !fence_add(&res->fenced, f->room, f->room_len, f->rev)) {
                 snprintf(res->msg, sizeof res->msg, "out of memory");
                 ok = false;
                 break;
             }
-            if (coll == MONGO_OPS && r->type == STORE_REC_OP && !(f && r->rev >= f->rev)) d = op_doc(r);
-            else if (coll == MONGO_SNAPSHOTS && r->type == STORE_REC_SNAPSHOT && !(f && r->rev >= f->rev)) d = snapshot_doc(r);
-            else if (coll == MONGO_CHAT && r->type == STORE_REC_CHAT) d = chat_doc(r);
-            else continue;
+            if (fenced) continue;
+            bson_t *d = record_doc(r);
             if (!d) {
                 snprintf(res->msg, sizeof res->msg, "room %.*s: record %" PRIu64 " does not convert to BSON",
                          (int)r->room_len, r->room, r->rev);
