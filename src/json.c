@@ -391,26 +391,28 @@ static bool jw_grow(jw *w, size_t add)
     return true;
 }
 
-void jw_raw(jw *w, const char *s, size_t n)
-{
-    if (!n || !jw_grow(w, n)) return;
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-void jw_lit(jw *w, const char *s) { jw_raw(w, s, strlen(s)); }
-
-void jw_char(jw *w, char c)
-{
-    if (!jw_grow(w, 1)) return;
-    w->buf[w->len++] = c;
-}
+bool jw_grow_slow(jw *w, size_t add) { return jw_grow(w, add); }
 
 void jw_uint(jw *w, uint64_t v)
 {
+    /* two digits per division: every message has revisions and ms timestamps in it */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
     char tmp[24];
     int k = sizeof tmp;
-    do { tmp[--k] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--k] = pairs[d + 1];
+        tmp[--k] = pairs[d];
+    }
+    if (v >= 10) {
+        tmp[--k] = pairs[v * 2 + 1];
+        tmp[--k] = pairs[v * 2];
+    } else {
+        tmp[--k] = (char)('0' + v);
+    }
     jw_raw(w, tmp + k, sizeof tmp - (size_t)k);
 }
 

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 typedef struct json_doc {
@@ -77,9 +78,20 @@ typedef struct jw {
 void jw_init(jw *w, size_t reserve);
 void jw_free(jw *w);
 static inline void jw_reset(jw *w) { w->len = 0; w->oom = false; }
-void jw_raw(jw *w, const char *s, size_t n);
-void jw_lit(jw *w, const char *s);            /* jw_raw(w, s, strlen(s)) */
-void jw_char(jw *w, char c);
+/* The appenders below are inline: a message is built from many small pieces. */
+bool jw_grow_slow(jw *w, size_t add);          /* room for add more bytes; false (oom) if none */
+static inline void jw_raw(jw *w, const char *s, size_t n)
+{
+    if (!n || (w->cap - w->len < n && !jw_grow_slow(w, n)) || w->oom) return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+static inline void jw_lit(jw *w, const char *s) { jw_raw(w, s, strlen(s)); }   /* strlen of a literal folds */
+static inline void jw_char(jw *w, char c)
+{
+    if ((w->cap == w->len && !jw_grow_slow(w, 1)) || w->oom) return;
+    w->buf[w->len++] = c;
+}
 void jw_int(jw *w, int64_t v);
 void jw_uint(jw *w, uint64_t v);
 /* A quoted JSON string from valid UTF-8 s[0..n): escapes ", \, and control characters
