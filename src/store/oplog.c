@@ -1,4 +1,5 @@
-/* oplog.c: the embedded op log (see store.h and docs/persistence.md).
+/* oplog.c: the embedded op log, and what the MongoDB back end shares with it: stored rooms in
+ * memory, group commit, waiters, recovery (see store.h and docs/persistence.md).
  *
  * Write path, per core: records are encoded into `fill`. When it is time (at once with
  * --fsync always/off; with batch, at once unless the previous write started less than
@@ -10,6 +11,12 @@
  * durable position passes their record's end. A failed or short write keeps flight; a short
  * write with progress is resubmitted at once, an error (ENOSPC, EIO, failed fdatasync) marks
  * the core unavailable (new ops are refused) and is retried every RETRY_MS until it works.
+ * With --store mongodb:// the flight goes to the core's MongoDB writer thread instead
+ * (mongo.h) and its eventfd completion stands for the write + fdatasync.
+ *
+ * Space: segments rotate at --segment-bytes; online checkpoints (checkpoint_start) rewrite a
+ * core's rooms into a new segment and remove the segments that covers; at start-up a log of
+ * several segments is compacted into one (checkpoint).
  *
  * CRC32C is computed here (a 1 KiB table, slicing by one byte): Debian has no small,
  * standard CRC32C library (libiscsi/libz do CRC32 or other polynomials; OpenSSL has none),
@@ -274,7 +281,7 @@ struct store_room {
     uint32_t ncids, cids_cap;
 };
 
-/* An op (chat == NULL) or a chat message (its JSON, owned) waiting for its record to be durable. */
+/* An op waiting for its record to be durable (ack_only: a resubmission waiting for it). */
 struct waiter { uint64_t end; struct store_room *sr; uint64_t rev; uint32_t conn_idx, conn_gen; bool ack_only; };
 
 struct store_core {
@@ -297,7 +304,7 @@ struct store_core {
     uint64_t retry_at_ms;
     uint64_t t_submit, t_written;
     struct mongo_writer *mw;       /* --store mongodb://: where flight goes instead of fd */
-    /* online checkpoints (see checkpoint_core) */
+    /* online checkpoints (see checkpoint_start) */
     struct seg_names closed;       /* segments this core closed and no checkpoint covers yet */
     struct seg_names cp_closed;    /* those the checkpoint being written covers */
     struct seg_names doomed;       /* removed once the byte stream is durable up to doomed_at */
