@@ -17,16 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ELEMENT_ID_MAX 256
-
-struct element {
-    char *id;                 /* NULL: empty slot */
-    size_t id_len;
-    int64_t version, nonce;
-    char *json;               /* the element object as last accepted */
-    size_t json_len;
-};
-
 struct room {
     struct room *prev, *next;  /* the core's rooms in memory (found by name through the store) */
     char name[ROOM_NAME_MAX + 1];
@@ -34,9 +24,7 @@ struct room {
     struct session **members;
     uint32_t nmembers, cap;
     doc *doc;                  /* borrowed from the stored room, which outlives this struct */
-    struct store_room *sr;
-    struct element *elements;  /* open addressing, linear probing; never deleted (LWW keeps tombstones) */
-    uint32_t nelements, elements_cap;
+    struct store_room *sr;     /* also keeps the room's canvas elements */
 };
 
 struct rooms {
@@ -73,11 +61,6 @@ int rooms_init(struct core *co)
 
 static void room_free(struct room *rm)
 {
-    for (uint32_t i = 0; i < rm->elements_cap; i++) {
-        free(rm->elements[i].id);
-        free(rm->elements[i].json);
-    }
-    free(rm->elements);
     free(rm->members);
     if (rm->sr) store_room_set_live(rm->sr, NULL);
     free(rm);
@@ -308,12 +291,13 @@ static void write_joined(struct core *co, const struct room *rm, const struct se
     write_state(w, rm->doc, rm);
     jw_lit(w, ",\"elements\":[");
     bool first = true;
-    for (uint32_t i = 0; i < rm->elements_cap; i++) {
-        const struct element *e = &rm->elements[i];
-        if (!e->id) continue;
+    for (uint32_t i = 0, n = store_room_element_slots(rm->sr); i < n; i++) {
+        size_t elen;
+        const char *e = store_room_element(rm->sr, i, &elen);
+        if (!e) continue;
         if (!first) jw_char(w, ',');
         first = false;
-        jw_raw(w, e->json, e->json_len);
+        jw_raw(w, e, elen);
     }
     jw_lit(w, "],\"chat\":[");           /* the last --chat-history chat messages, oldest first */
     uint32_t nchat = store_room_chat_count(rm->sr);
@@ -448,63 +432,20 @@ int room_cursor(struct core *co, struct session *s, const char *msg, size_t len)
     return -1;
 }
 
-static uint32_t element_slot(const struct room *rm, const char *id, size_t len)
-{
-    uint32_t mask = rm->elements_cap - 1, i = (uint32_t)hash_fnv1a(id, len) & mask;
-    while (rm->elements[i].id && !(rm->elements[i].id_len == len && !memcmp(rm->elements[i].id, id, len)))
-        i = (i + 1) & mask;
-    return i;
-}
-
-static bool elements_grow(struct room *rm)
-{
-    uint32_t cap = rm->elements_cap ? rm->elements_cap * 2 : 16;
-    struct element *old = rm->elements;
-    uint32_t old_cap = rm->elements_cap;
-    rm->elements = calloc(cap, sizeof *rm->elements);
-    if (!rm->elements) {
-        rm->elements = old;
-        return false;
-    }
-    rm->elements_cap = cap;
-    for (uint32_t i = 0; i < old_cap; i++)
-        if (old[i].id) rm->elements[element_slot(rm, old[i].id, old[i].id_len)] = old[i];
-    free(old);
-    return true;
-}
-
 int room_element(struct core *co, struct session *s, const char *id, size_t id_len, int64_t version,
                  int64_t nonce, const char *json, size_t len)
 {
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
-    if (id_len == 0 || id_len > ELEMENT_ID_MAX || len > co->cfg->max_element_bytes) return ERR_TOO_LARGE;
-    if ((rm->nelements + 1) * 2 > rm->elements_cap && !elements_grow(rm)) return ERR_INTERNAL;
-    struct element *e = &rm->elements[element_slot(rm, id, id_len)];
-    if (e->id) {
-        /* last writer wins: higher version; on a tie the lower versionNonce */
-        if (version < e->version || (version == e->version && nonce >= e->nonce)) return -1;
-    } else if (rm->nelements >= co->cfg->max_room_elements) {
-        return ERR_TOO_MANY_ELEMENTS;
+    if (id_len == 0 || id_len > STORE_ELEMENT_ID_MAX || len > co->cfg->max_element_bytes) return ERR_TOO_LARGE;
+    /* last writer wins (higher version; on a tie the lower versionNonce), kept and logged by the
+     * store like chat: the winner goes out at once, its record with the next batch */
+    switch (store_element_put(co->store, rm->sr, id, id_len, version, nonce, json, len, co->cfg->max_room_elements)) {
+    case STORE_ELEMENT_WON: break;
+    case STORE_ELEMENT_LOST: return -1;
+    case STORE_ELEMENT_FULL: return ERR_TOO_MANY_ELEMENTS;
+    case STORE_ELEMENT_NOMEM: return ERR_INTERNAL;
     }
-    char *copy = malloc(len);
-    if (!copy) return ERR_INTERNAL;
-    if (!e->id) {
-        e->id = malloc(id_len);
-        if (!e->id) {
-            free(copy);
-            return ERR_INTERNAL;
-        }
-        memcpy(e->id, id, id_len);
-        e->id_len = id_len;
-        rm->nelements++;
-    }
-    memcpy(copy, json, len);
-    free(e->json);
-    e->json = copy;
-    e->json_len = len;
-    e->version = version;
-    e->nonce = nonce;
     jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"element\",\"element\":");

@@ -24,8 +24,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-static const char *const coll_names[MONGO_NCOLL] = { "ops", "snapshots", "chat" };
-static const enum store_rec_type coll_record[MONGO_NCOLL] = { STORE_REC_OP, STORE_REC_SNAPSHOT, STORE_REC_CHAT };
+static const char *const coll_names[MONGO_NCOLL] = { "ops", "snapshots", "chat", "elements" };
+static const enum store_rec_type coll_record[MONGO_NCOLL] = { STORE_REC_OP, STORE_REC_SNAPSHOT, STORE_REC_CHAT,
+                                                              STORE_REC_ELEMENT };
+static const char *const coll_key[MONGO_NCOLL] = { "rev", "rev", "seq", "id" };     /* unique with room */
 
 struct mongo_writer {
     struct mongo_store *m;
@@ -165,8 +167,9 @@ static void collect(void *arg, const uint8_t *payload, size_t len, size_t off)
 static bson_t *record_doc(const struct store_rec *r)
 {
     bson_t *d = bson_new();
-    bool ok = bson_append_utf8(d, "room", 4, r->room, (int)r->room_len) &&
-              bson_append_int64(d, r->type == STORE_REC_CHAT ? "seq" : "rev", 3, (int64_t)r->rev);
+    bool ok = bson_append_utf8(d, "room", 4, r->room, (int)r->room_len);
+    if (r->type != STORE_REC_ELEMENT)
+        ok = ok && bson_append_int64(d, r->type == STORE_REC_CHAT ? "seq" : "rev", 3, (int64_t)r->rev);
     switch (r->type) {
     case STORE_REC_OP:
         ok = ok && mongo_append_op(d, "op", r->body, r->body_len) &&
@@ -180,6 +183,10 @@ static bson_t *record_doc(const struct store_rec *r)
         break;
     case STORE_REC_CHAT:
         ok = ok && bson_append_int64(d, "ts", 2, (int64_t)r->ts) && bson_append_utf8(d, "msg", 3, r->body, (int)r->body_len);
+        break;
+    case STORE_REC_ELEMENT:
+        ok = ok && bson_append_utf8(d, "id", 2, r->id, (int)r->id_len) && bson_append_int64(d, "version", 7, r->version) &&
+             bson_append_int64(d, "nonce", 5, r->nonce) && bson_append_utf8(d, "element", 7, r->body, (int)r->body_len);
         break;
     }
     if (!ok) {
@@ -290,7 +297,7 @@ void mongo_write_batch(const struct mongo_db *db, struct mongo_fences *fences, c
     const struct store_rec **recs = calloc(b.n ? b.n : 1, sizeof *recs);
     bool ok = docs && recs;
     if (!ok) snprintf(res->msg, sizeof res->msg, "out of memory");
-    uint64_t *counts[MONGO_NCOLL] = { &res->ops, &res->snapshots, &res->chats };
+    uint64_t *counts[MONGO_NCOLL] = { &res->ops, &res->snapshots, &res->chats, &res->elements };
     for (int coll = MONGO_OPS; coll < MONGO_NCOLL && ok; coll++) {
         size_t n = 0;
         for (size_t i = 0; i < b.n && ok; i++) {
@@ -314,7 +321,12 @@ void mongo_write_batch(const struct mongo_db *db, struct mongo_fences *fences, c
             docs[n] = d;
             recs[n++] = r;
         }
-        if (ok && n) ok = insert_all(db, (enum mongo_coll)coll, docs, recs, &n, fences, res, counts[coll]);
+        if (ok && n && coll == MONGO_ELEMENTS) {
+            ok = db->put_elements(db->arg, (const bson_t *const *)docs, n, res->msg, sizeof res->msg);
+            if (ok) res->elements += n;
+        } else if (ok && n) {
+            ok = insert_all(db, (enum mongo_coll)coll, docs, recs, &n, fences, res, counts[coll]);
+        }
         if (ok && coll == MONGO_SNAPSHOTS)       /* best effort: only the newest snapshot is read */
             for (size_t i = 0; i < n; i++) {
                 char room[ROOM_NAME_MAX + 1], msg[128];
@@ -395,12 +407,43 @@ static bool db_drop_snapshots_before(void *arg, const char *room, uint64_t rev, 
     return ok;
 }
 
+static bool db_put_elements(void *arg, const bson_t *const *docs, size_t n, char *msg, size_t msglen)
+{
+    struct mongo_writer *w = arg;
+    bson_t opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(w->coll[MONGO_ELEMENTS], &opts);
+    bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
+    bson_error_t e;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        bson_iter_t room, id;
+        bson_t sel = BSON_INITIALIZER;
+        ok = bson_iter_init_find(&room, docs[i], "room") && bson_iter_init_find(&id, docs[i], "id") &&
+             bson_append_iter(&sel, "room", 4, &room) && bson_append_iter(&sel, "id", 2, &id) &&
+             mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, docs[i], upsert, &e);
+        if (!ok) copy_error(msg, msglen, "elements", &e);
+        bson_destroy(&sel);
+    }
+    if (ok) {                      /* execute always initialises reply */
+        if (!mongoc_bulk_operation_execute(bulk, &reply, &e)) {
+            copy_error(msg, msglen, "elements", &e);
+            ok = false;
+        }
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(upsert);
+    bson_destroy(&opts);
+    return ok;
+}
+
 /* ---- writer threads ---- */
 
 static void *writer_main(void *arg)
 {
     struct mongo_writer *w = arg;
-    struct mongo_db db = { w, db_insert, db_find_op, db_drop_snapshots_before };
+    struct mongo_db db = { w, db_insert, db_find_op, db_drop_snapshots_before, db_put_elements };
     for (;;) {
         while (sem_wait(&w->go) && errno == EINTR) {}
         if (atomic_load_explicit(&w->stop, memory_order_acquire)) break;
@@ -493,9 +536,10 @@ int mongo_store_open(struct mongo_store **out, const char *uri_text, uint32_t nw
     if (!c) goto fail;
     bool ok = command(c, "admin", BCON_NEW("ping", BCON_INT32(1)), "ping", err, errlen);
     for (int i = 0; i < MONGO_NCOLL && ok; i++) {
-        const char *second = i == MONGO_CHAT ? "seq" : "rev";
+        char name[16];
+        snprintf(name, sizeof name, "room_%s", coll_key[i]);
         bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(coll_names[i]), "indexes", "[", "{", "key", "{", "room",
-                               BCON_INT32(1), second, BCON_INT32(1), "}", "name", BCON_UTF8(i == MONGO_CHAT ? "room_seq" : "room_rev"),
+                               BCON_INT32(1), coll_key[i], BCON_INT32(1), "}", "name", BCON_UTF8(name),
                                "unique", BCON_BOOL(true), "}", "]");
         ok = command(c, m->db, cmd, "createIndexes", err, errlen);
     }
@@ -586,6 +630,20 @@ static bool chat_record(const bson_t *d, const char *room, size_t room_len, stru
     uint32_t n;
     const char *msg = get_str(d, "msg", &n);
     return msg && get_i64(d, "seq", &seq) && get_i64(d, "ts", &ts) && store_encode_chat(img, room, room_len, seq, ts, msg, n);
+}
+
+static bool element_record(const bson_t *d, const char *room, size_t room_len, struct store_buf *img)
+{
+    uint64_t version, nonce;
+    uint32_t id_len, n;
+    const char *id = get_str(d, "id", &id_len), *json = get_str(d, "element", &n);
+    bson_iter_t it;
+    /* version and nonce are signed: read them as they are */
+    if (!id || !json || !bson_iter_init_find(&it, d, "version")) return false;
+    version = (uint64_t)bson_iter_as_int64(&it);
+    if (!bson_iter_init_find(&it, d, "nonce")) return false;
+    nonce = (uint64_t)bson_iter_as_int64(&it);
+    return store_encode_element(img, room, room_len, id, id_len, (int64_t)version, (int64_t)nonce, json, n);
 }
 
 static bool load_docs(mongoc_collection_t *coll, bson_t *filter, bson_t *opts, doc_to_record conv, const char *room,
@@ -684,7 +742,8 @@ int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t ch
     struct room_list rooms = { 0 };
     bool ok = list_rooms(coll[MONGO_OPS], "rev", MONGO_OPS, &rooms, err, errlen) &&
               list_rooms(coll[MONGO_SNAPSHOTS], "rev", MONGO_SNAPSHOTS, &rooms, err, errlen) &&
-              list_rooms(coll[MONGO_CHAT], "seq", MONGO_CHAT, &rooms, err, errlen);
+              list_rooms(coll[MONGO_CHAT], "seq", MONGO_CHAT, &rooms, err, errlen) &&
+              list_rooms(coll[MONGO_ELEMENTS], "version", MONGO_ELEMENTS, &rooms, err, errlen);
     for (size_t i = 0; i < rooms.n && ok; i++) {
         const struct room_top *t = &rooms.v[i];
         size_t nl = strlen(t->name);
@@ -700,6 +759,8 @@ int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t ch
                     load_docs(coll[MONGO_CHAT], BCON_NEW("room", BCON_UTF8(t->name)),
                               BCON_NEW("sort", "{", "seq", BCON_INT32(-1), "}", "limit", BCON_INT64(chat_history)),
                               chat_record, t->name, nl, img, err, errlen));
+        ok = ok && load_docs(coll[MONGO_ELEMENTS], BCON_NEW("room", BCON_UTF8(t->name)), bson_new(), element_record,
+                             t->name, nl, img, err, errlen);
     }
     if (ok) log_info("mongodb: loaded %zu rooms (%zu bytes of records) from database %s", rooms.n, img->len, m->db);
     free(rooms.v);

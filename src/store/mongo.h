@@ -10,6 +10,8 @@
  *              unique index (room, rev)
  *   snapshots  {room, rev, doc, chat_seq}   unique index (room, rev); older ones deleted
  *   chat       {room, seq, ts, msg (the message's JSON text)}   unique index (room, seq)
+ *   elements   {room, id, version, nonce, element (its JSON text)}   unique index (room, id),
+ *              replaced (upsert) by each winner
  * with the write concern of the URI (default here: w=1, journal=true), then writes 1 to the
  * eventfd. The group is durable when every insert was acknowledged.
  *
@@ -56,7 +58,7 @@ struct mongo_batch_result {
     char msg[256];                /* why not ok */
     struct mongo_fences fenced;   /* rooms whose ops in this batch were not written, and from
                                    * which revision (a fence found now or earlier) */
-    uint64_t ops, snapshots, chats, duplicates;  /* written, and duplicates that were our own */
+    uint64_t ops, snapshots, chats, elements, duplicates;  /* written, and duplicates that were our own */
 };
 
 /* ---- process (main thread) ---- */
@@ -82,7 +84,7 @@ const struct mongo_batch_result *mongo_writer_result(const struct mongo_writer *
 
 /* ---- the batch logic, over any database (tests inject duplicate keys) ---- */
 
-enum mongo_coll { MONGO_OPS, MONGO_SNAPSHOTS, MONGO_CHAT, MONGO_NCOLL };
+enum mongo_coll { MONGO_OPS, MONGO_SNAPSHOTS, MONGO_CHAT, MONGO_ELEMENTS, MONGO_NCOLL };
 struct mongo_db {
     void *arg;
     /* Ordered insert of docs[0..n). Sets *done to how many went in before the first failure;
@@ -93,6 +95,8 @@ struct mongo_db {
     bool (*find_op)(void *arg, const char *room, uint64_t rev, bson_t *out, bool *found, char *msg, size_t msglen);
     /* Deletes the room's snapshots older than rev (keeping the store small). */
     bool (*drop_snapshots_before)(void *arg, const char *room, uint64_t rev, char *msg, size_t msglen);
+    /* In order, each element document replaces the one with its (room, id), or is inserted. */
+    bool (*put_elements)(void *arg, const bson_t *const *docs, size_t n, char *msg, size_t msglen);
 };
 /* Writes the records of one batch. fences: the writer's fenced rooms (grows). */
 void mongo_write_batch(const struct mongo_db *db, struct mongo_fences *fences, const uint8_t *records, size_t len,

@@ -181,6 +181,19 @@ bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, u
     return rec_end(&r);
 }
 
+bool store_encode_element(struct store_buf *b, const char *room, size_t room_len, const char *id, size_t id_len,
+                          int64_t version, int64_t nonce, const char *json, size_t json_len)
+{
+    if (room_len > 255) return false;
+    struct rec r = rec_begin(b, STORE_REC_ELEMENT, 1 + room_len + 4 + id_len + 16 + 4 + json_len);
+    rec_str8(&r, room, room_len);
+    rec_str32(&r, id, id_len);
+    rec_u64(&r, (uint64_t)version);
+    rec_u64(&r, (uint64_t)nonce);
+    rec_str32(&r, json, json_len);
+    return rec_end(&r);
+}
+
 /* ---- scanning ---- */
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -259,6 +272,7 @@ static bool names_push(struct seg_names *l, const char *name)
 /* ---- stored rooms ---- */
 
 struct chat_msg { char *json; uint32_t len; uint64_t seq, ts; };
+struct element { char *id; uint32_t id_len, json_len; int64_t version, nonce; char *json; };   /* id NULL: empty */
 /* idempotent resubmission: a client id's highest applied cseq and the revision it created */
 struct cid_ent { uint64_t cseq, rev; uint8_t len; char id[STORE_CID_MAX]; };
 
@@ -279,6 +293,8 @@ struct store_room {
     uint32_t chat_cap, chat_head, chat_count;
     struct cid_ent *cids;          /* unordered; entries whose rev left the op ring are dropped */
     uint32_t ncids, cids_cap;
+    struct element *elements;      /* open addressing, linear probing; never deleted (LWW keeps tombstones) */
+    uint32_t nelements, elements_cap;
 };
 
 /* An op waiting for its record to be durable (ack_only: a resubmission waiting for it). */
@@ -341,6 +357,11 @@ static void sroom_free(struct store_room *sr)
     for (uint32_t i = 0; i < sr->chat_count; i++) free(sr->chat[(sr->chat_head + i) % sr->chat_cap].json);
     free(sr->chat);
     free(sr->cids);
+    for (uint32_t i = 0; i < sr->elements_cap; i++) {
+        free(sr->elements[i].id);
+        free(sr->elements[i].json);
+    }
+    free(sr->elements);
     doc_free(sr->doc);
     free(sr);
 }
@@ -538,6 +559,72 @@ bool store_room_cid(const struct store_room *sr, const char *cid, size_t len, ui
     return true;
 }
 
+/* ---- canvas elements ---- */
+
+static uint32_t element_slot(const struct store_room *sr, const char *id, size_t len)
+{
+    uint32_t mask = sr->elements_cap - 1, i = (uint32_t)hash_fnv1a(id, len) & mask;
+    while (sr->elements[i].id && !(sr->elements[i].id_len == len && !memcmp(sr->elements[i].id, id, len)))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static bool elements_grow(struct store_room *sr)
+{
+    uint32_t cap = sr->elements_cap ? sr->elements_cap * 2 : 16, old_cap = sr->elements_cap;
+    struct element *old = sr->elements, *n = calloc(cap, sizeof *n);
+    if (!n) return false;
+    sr->elements = n;
+    sr->elements_cap = cap;
+    for (uint32_t i = 0; i < old_cap; i++)
+        if (old[i].id) sr->elements[element_slot(sr, old[i].id, old[i].id_len)] = old[i];
+    free(old);
+    return true;
+}
+
+/* The last-writer-wins merge, in memory only (recovery replays winners with it too: the rule
+ * is order-independent, so segments may come in any order). */
+static enum store_element_put element_merge(struct store_room *sr, const char *id, size_t id_len, int64_t version,
+                                            int64_t nonce, const char *json, size_t len, uint32_t max_elements)
+{
+    if (id_len == 0 || id_len > STORE_ELEMENT_ID_MAX) return STORE_ELEMENT_LOST;
+    if ((sr->nelements + 1) * 2 > sr->elements_cap && !elements_grow(sr)) return STORE_ELEMENT_NOMEM;
+    struct element *e = &sr->elements[element_slot(sr, id, id_len)];
+    if (e->id) {
+        /* a higher version wins; on a tie the lower versionNonce */
+        if (version < e->version || (version == e->version && nonce >= e->nonce)) return STORE_ELEMENT_LOST;
+    } else if (sr->nelements >= max_elements) {
+        return STORE_ELEMENT_FULL;
+    }
+    char *copy = malloc(len ? len : 1);
+    if (!copy) return STORE_ELEMENT_NOMEM;
+    if (!e->id) {
+        if (!(e->id = malloc(id_len))) {
+            free(copy);
+            return STORE_ELEMENT_NOMEM;
+        }
+        memcpy(e->id, id, id_len);
+        e->id_len = (uint32_t)id_len;
+        sr->nelements++;
+    }
+    memcpy(copy, json, len);
+    free(e->json);
+    e->json = copy;
+    e->json_len = (uint32_t)len;
+    e->version = version;
+    e->nonce = nonce;
+    return STORE_ELEMENT_WON;
+}
+
+uint32_t store_room_element_slots(const struct store_room *sr) { return sr->elements_cap; }
+
+const char *store_room_element(const struct store_room *sr, uint32_t i, size_t *len)
+{
+    const struct element *e = &sr->elements[i];
+    *len = e->json_len;
+    return e->id ? e->json : NULL;
+}
+
 /* Everything recovery needs of a room: a snapshot at its revision, the ops of its history
  * window (a cid's latest op keeps its cid), its kept chat. */
 static bool encode_room_state(struct store_buf *b, struct store_room *sr)
@@ -556,6 +643,12 @@ static bool encode_room_state(struct store_buf *b, struct store_room *sr)
     for (uint32_t i = 0; i < sr->chat_count && ok; i++) {
         const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];
         ok = store_encode_chat(b, sr->name, sr->name_len, m->seq, m->ts, m->json, m->len);
+    }
+    for (uint32_t i = 0; i < sr->elements_cap && ok; i++) {
+        const struct element *e = &sr->elements[i];
+        if (e->id)
+            ok = store_encode_element(b, sr->name, sr->name_len, e->id, e->id_len, e->version, e->nonce, e->json,
+                                      e->json_len);
     }
     if (ok) sr->snap_rev = doc_rev(sr->doc);
     return ok;
@@ -992,6 +1085,20 @@ void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t
     sroom_push_chat(sr, sc->st->cfg.chat_history, seq, ts, json, len);
 }
 
+enum store_element_put store_element_put(struct store_core *sc, struct store_room *sr, const char *id, size_t id_len,
+                                         int64_t version, int64_t nonce, const char *json, size_t len,
+                                         uint32_t max_elements)
+{
+    enum store_element_put r = element_merge(sr, id, id_len, version, nonce, json, len, max_elements);
+    if (r != STORE_ELEMENT_WON || store_core_unavailable(sc)) return r;
+    size_t before = sc->fill.len;
+    if (store_encode_element(&sc->fill, sr->name, sr->name_len, id, id_len, version, nonce, json, len))
+        fill_appended(sc, before);
+    else
+        log_warn("op log: room %s: element not logged (out of memory or too large for a record)", sr->name);
+    return r;
+}
+
 void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable)
 {
     sc->co = co;
@@ -1005,6 +1112,7 @@ bool store_degraded(const struct store *st) { return st && atomic_load(&((struct
 
 struct rop { uint64_t rev, ts, cseq; const uint8_t *from, *json, *cid; uint32_t from_len, json_len, cid_len; };
 struct rchat { uint64_t seq, ts; const uint8_t *json; uint32_t len; };
+struct relem { const char *id, *json; uint32_t id_len, len; int64_t version, nonce; };
 struct rroom {
     struct rroom *next;
     char name[ROOM_NAME_MAX + 1];
@@ -1017,6 +1125,8 @@ struct rroom {
     size_t nops, ops_cap;
     struct rchat *chats;
     size_t nchats, chats_cap;
+    struct relem *elems;
+    size_t nelems, elems_cap;
 };
 
 struct recovery {
@@ -1090,17 +1200,23 @@ bool store_decode(const uint8_t *payload, size_t len, struct store_rec *o)
             o->cseq = rd_u64(&r);
             if (o->cid_len == 0 || o->cid_len > STORE_CID_MAX) return false;
         }
-        return r.ok && !r.n && o->rev != 0;
+        return r.ok && o->rev != 0;       /* trailing bytes: a newer tail, ignored */
     case STORE_REC_SNAPSHOT:
         o->rev = rd_u64(&r);
         o->chat_seq = rd_u64(&r);
         o->body = (const char *)rd_str32(&r, &o->body_len);
-        return r.ok && !r.n;
+        return r.ok;
     case STORE_REC_CHAT:
         o->rev = rd_u64(&r);
         o->ts = rd_u64(&r);
         o->body = (const char *)rd_str32(&r, &o->body_len);
-        return r.ok && !r.n;
+        return r.ok;
+    case STORE_REC_ELEMENT:
+        o->id = (const char *)rd_str32(&r, &o->id_len);
+        o->version = (int64_t)rd_u64(&r);
+        o->nonce = (int64_t)rd_u64(&r);
+        o->body = (const char *)rd_str32(&r, &o->body_len);
+        return r.ok && o->id_len >= 1 && o->id_len <= STORE_ELEMENT_ID_MAX;
     default:
         return false;
     }
@@ -1135,6 +1251,12 @@ static void on_record(void *arg, const uint8_t *payload, size_t len, size_t off)
         struct rchat c = { .seq = d.rev, .ts = d.ts, .json = (const uint8_t *)d.body, .len = d.body_len };
         if (!GROW(rm->chats, rm->nchats, rm->chats_cap)) goto bad;
         rm->chats[rm->nchats++] = c;
+        break;
+    }
+    case STORE_REC_ELEMENT: {
+        struct relem e = { d.id, d.body, d.id_len, d.body_len, d.version, d.nonce };
+        if (!GROW(rm->elems, rm->nelems, rm->elems_cap)) goto bad;
+        rm->elems[rm->nelems++] = e;
         break;
     }
     }
@@ -1262,6 +1384,13 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
             goto oom;
         }
     }
+    for (size_t i = 0; i < rm->nelems; i++) {      /* winners, merged again: any order gives the last */
+        const struct relem *e = &rm->elems[i];
+        if (element_merge(sr, e->id, e->id_len, e->version, e->nonce, e->json, e->len, UINT32_MAX) == STORE_ELEMENT_NOMEM) {
+            sroom_free(sr);
+            goto oom;
+        }
+    }
     sroom_insert(&st->cores[room_owner(rm->name, rm->name_len, st->ncores)], sr);
     return 0;
 oom:
@@ -1307,6 +1436,7 @@ static void recovery_free(struct recovery *rc)
             struct rroom *n = r->next;
             free(r->ops);
             free(r->chats);
+            free(r->elems);
             free(r);
             r = n;
         }

@@ -2,8 +2,9 @@
  * MongoDB with --store mongodb://... (src/store/mongo.c writes the same records there).
  *
  * What is stored: every accepted OT op {room, rev, op JSON, from, ts, and the client's cid/cseq
- * if it gave one (docs/protocol.md, resubmission)}, every chat message,
- * and per-room snapshots {room, rev, doc text, chat seq} every --snapshot-every ops. Each
+ * if it gave one (docs/protocol.md, resubmission)}, every chat message, every canvas element
+ * that won its last-writer-wins merge, and per-room snapshots {room, rev, doc text, chat seq}
+ * every --snapshot-every ops. Each
  * core appends to its own segment files in --data-dir through its own io_uring
  * (IORING_OP_WRITE linked to IORING_OP_FSYNC/DATASYNC), so no core ever blocks on the disk
  * and no lock is shared. Records are framed with a length and CRC32C (docs/persistence.md).
@@ -137,12 +138,28 @@ bool store_append_chat(struct store_core *sc, struct store_room *sr, uint64_t se
 void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t seq, uint64_t ts,
                           const char *json, size_t len);
 
+/* Canvas elements (docs/protocol.md `element`): the room's winners, kept with the room (they
+ * survive the room emptying and a restart) and logged like chat: the winner is broadcast at
+ * once and its record written with the next batch. */
+#define STORE_ELEMENT_ID_MAX 256
+enum store_element_put { STORE_ELEMENT_WON, STORE_ELEMENT_LOST, STORE_ELEMENT_FULL, STORE_ELEMENT_NOMEM };
+/* Merges element id at (version, nonce): it wins over the kept one if its version is higher,
+ * or equal with a lower nonce (a new id wins unless the room has max_elements already). A
+ * winner replaces the kept element and its record is queued; while the log cannot take it
+ * (unavailable) it is kept unlogged, like chat. NOMEM: nothing changed. */
+enum store_element_put store_element_put(struct store_core *sc, struct store_room *sr, const char *id, size_t id_len,
+                                         int64_t version, int64_t nonce, const char *json, size_t len,
+                                         uint32_t max_elements);
+/* The kept elements: slot i < store_room_element_slots(sr); NULL for an empty slot. */
+uint32_t store_room_element_slots(const struct store_room *sr);
+const char *store_room_element(const struct store_room *sr, uint32_t i, size_t *len);
+
 /* ---- record framing (exposed for tests) ----
  * A record: u32 len (of the payload), u32 crc32c(len's 4 bytes), u32 crc32c(payload),
  * payload (type byte first). Little-endian. */
 #define STORE_HDR 12
 #define STORE_MAX_RECORD (64u << 20)
-enum store_rec_type { STORE_REC_OP = 1, STORE_REC_SNAPSHOT = 2, STORE_REC_CHAT = 3 };
+enum store_rec_type { STORE_REC_OP = 1, STORE_REC_SNAPSHOT = 2, STORE_REC_CHAT = 3, STORE_REC_ELEMENT = 4 };
 
 uint32_t store_crc32c(uint32_t crc, const void *data, size_t n);
 
@@ -159,6 +176,8 @@ bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_le
                            uint64_t chat_seq, const char *text, size_t text_len);
 bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,
                        const char *json, size_t json_len);
+bool store_encode_element(struct store_buf *b, const char *room, size_t room_len, const char *id, size_t id_len,
+                          int64_t version, int64_t nonce, const char *json, size_t json_len);
 
 /* A record's payload, decoded (pointers into the payload). */
 struct store_rec {
@@ -170,8 +189,12 @@ struct store_rec {
     uint64_t chat_seq;        /* snapshot: the room's chat seq at that revision */
     const char *from;         /* op: participant id */
     uint32_t from_len;
-    const char *body;         /* op: ot.js JSON; snapshot: document text; chat: the message's JSON */
+    const char *body;         /* op: ot.js JSON; snapshot: document text; chat: the message's JSON;
+                               * element: the element object */
     uint32_t body_len;
+    const char *id;           /* element: its id, version, nonce */
+    uint32_t id_len;
+    int64_t version, nonce;
     const char *cid;          /* op, optional (cid_len 0: none) */
     uint32_t cid_len;
     uint64_t cseq;

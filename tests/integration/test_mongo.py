@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import Server, free_port  # noqa: E402
 import test_persistence  # noqa: E402  (a module: its KillNine is not collected again here)
-from test_persistence import full_history, replay, apply_op, utf16_len  # noqa: E402
+from test_persistence import (ELEMENT_UPDATES, ELEMENT_WINNERS, apply_op, full_history, joined_elements,  # noqa: E402
+                              put_elements, replay, utf16_len)
 
 import pymongo  # noqa: E402
 import websockets  # noqa: E402
@@ -225,6 +226,27 @@ class MongoStore(MongoBase):
             self.assertEqual(s["doc"], replay(hist[:int(s["rev"])]), f"{room}: snapshot at {s['rev']}")
             chats = list(db.chat.find({"room": room}).sort("seq", 1))
             self.assertEqual([json.loads(c["msg"])["text"] for c in chats], [f"round {k} in {room}" for k in range(3)])
+
+    def test_elements(self):
+        """Canvas element winners are upserted into `elements` (one document per room and id)
+        and come back in `joined` after kill -9 and a restart."""
+        self.congo = Congo().start()
+        srv = self.server().start()
+        try:
+            asyncio.run(put_elements(srv, "canvas", ELEMENT_UPDATES))
+            time.sleep(0.3)                                   # the batch's acknowledgement
+        finally:
+            srv.kill()
+            srv.log.close()
+        with self.server(threads=3) as srv:
+            self.assertEqual(asyncio.run(joined_elements(srv, "canvas")), ELEMENT_WINNERS)
+        db = self.congo.client()[self.db]
+        docs = {d["id"]: d for d in db.elements.find({"room": "canvas"})}
+        self.assertEqual({k: (int(d["version"]), json.loads(d["element"])["properties"]["color"])
+                          for k, d in docs.items()}, ELEMENT_WINNERS)
+        self.assertEqual(int(docs["c"]["nonce"]), 3)
+        ix = db.elements.index_information()
+        self.assertTrue(any(v.get("unique") and [k for k, _ in v["key"]] == ["room", "id"] for v in ix.values()), ix)
 
     def test_mongo_outage(self):
         self.congo = Congo(storage=os.path.join(self.dir, "congo")).start()

@@ -5,7 +5,8 @@
  * covered here: our own retried batch (the same op already stored: written), another writer's
  * op at our revision (the room is fenced: its later ops and snapshots are not written, in this
  * batch or the next, other rooms are), and a failure that is not a duplicate (the batch is not
- * ok: retried whole). Also the ot.js JSON <-> BSON array conversions. */
+ * ok: retried whole). Canvas elements replace their (room, id) in order. Also the ot.js
+ * JSON <-> BSON array conversions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,12 @@ static void key_of(enum mongo_coll coll, const bson_t *d, char *room, size_t roo
     assert_true(bson_iter_init_find(&it, d, "room"));
     const char *r = bson_iter_utf8(&it, &n);
     snprintf(room, roomlen, "%.*s", (int)n, r);
+    if (coll == MONGO_ELEMENTS) {               /* keyed by id: its length and first byte will do here */
+        assert_true(bson_iter_init_find(&it, d, "id"));
+        const char *id = bson_iter_utf8(&it, &n);
+        *k = (int64_t)n << 8 | (unsigned char)id[0];
+        return;
+    }
     assert_true(bson_iter_init_find(&it, d, coll == MONGO_CHAT ? "seq" : "rev"));
     *k = bson_iter_as_int64(&it);
 }
@@ -107,13 +114,39 @@ static bool fake_drop(void *arg, const char *room, uint64_t rev, char *msg, size
     return true;
 }
 
+static bool fake_put_elements(void *arg, const bson_t *const *docs, size_t n, char *msg, size_t msglen)
+{
+    (void)msg;
+    (void)msglen;
+    struct fake_db *f = arg;
+    for (size_t i = 0; i < n; i++) {
+        char room[160];
+        int64_t k;
+        key_of(MONGO_ELEMENTS, docs[i], room, sizeof room, &k);
+        size_t j = 0;
+        for (; j < f->n[MONGO_ELEMENTS]; j++) {
+            char r[160];
+            int64_t kk;
+            key_of(MONGO_ELEMENTS, f->docs[MONGO_ELEMENTS][j], r, sizeof r, &kk);
+            if (!strcmp(r, room) && kk == k) break;
+        }
+        if (j == f->n[MONGO_ELEMENTS]) f->n[MONGO_ELEMENTS]++;
+        else bson_destroy(f->docs[MONGO_ELEMENTS][j]);
+        f->docs[MONGO_ELEMENTS][j] = bson_copy(docs[i]);
+    }
+    return true;
+}
+
 static void fake_free(struct fake_db *f)
 {
     for (int c = 0; c < MONGO_NCOLL; c++)
         for (size_t i = 0; i < f->n[c]; i++) bson_destroy(f->docs[c][i]);
 }
 
-static struct mongo_db db_of(struct fake_db *f) { return (struct mongo_db){ f, fake_insert, fake_find_op, fake_drop }; }
+static struct mongo_db db_of(struct fake_db *f)
+{
+    return (struct mongo_db){ f, fake_insert, fake_find_op, fake_drop, fake_put_elements };
+}
 
 static void add_op(struct store_buf *b, const char *room, uint64_t rev, const char *op, const char *from)
 {
@@ -147,8 +180,19 @@ static void test_plain_batch(void **state)
     add_op(&b, "r", 2, "[3,-2,\"\\n\"]", "bob");
     assert_true(store_encode_chat(&b, "r", 1, 1, 5, "{\"type\":\"chat\",\"seq\":1}", 23));
     assert_true(store_encode_snapshot(&b, "r", 1, 2, 1, "hé\n", 4));
+    assert_true(store_encode_element(&b, "r", 1, "e1", 2, 1, 5, "{\"id\":\"e1\",\"v\":1}", 17));
+    assert_true(store_encode_element(&b, "r", 1, "f22", 3, 1, 0, "{\"id\":\"f22\"}", 12));
+    assert_true(store_encode_element(&b, "r", 1, "e1", 2, 2, -3, "{\"id\":\"e1\",\"v\":2}", 17));
     mongo_write_batch(&db, &fences, b.p, b.len, &res);
     assert_true(res.ok);
+    assert_int_equal(res.elements, 3);
+    assert_int_equal(f.n[MONGO_ELEMENTS], 2);             /* e1 replaced by its later winner */
+    const bson_t *elem = fake_find(&f, MONGO_ELEMENTS, "r", 2 << 8 | 'e');
+    assert_non_null(elem);
+    bson_iter_t eit;
+    assert_true(bson_iter_init_find(&eit, elem, "version") && bson_iter_as_int64(&eit) == 2);
+    assert_true(bson_iter_init_find(&eit, elem, "nonce") && bson_iter_as_int64(&eit) == -3);
+    assert_true(bson_iter_init_find(&eit, elem, "element") && !strcmp(bson_iter_utf8(&eit, NULL), "{\"id\":\"e1\",\"v\":2}"));
     assert_int_equal(res.ops, 2);
     assert_int_equal(res.snapshots, 1);
     assert_int_equal(res.chats, 1);
