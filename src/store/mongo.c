@@ -672,14 +672,13 @@ static bool load_docs(mongoc_collection_t *coll, bson_t *filter, bson_t *opts, d
     return ok;
 }
 
-/* The rooms of a collection with their highest rev/seq: {_id: room, top: N}. */
+/* The stored rooms with their highest op and snapshot revisions. list_rooms appends one entry
+ * per room and collection; merge_rooms sorts them and folds each room's entries into one. */
 struct room_top { char name[ROOM_NAME_MAX + 1]; uint64_t ops_top, snap_top; };
 struct room_list { struct room_top *v; size_t n, cap; };
 
-static struct room_top *room_list_get(struct room_list *l, const char *name, size_t len)
+static struct room_top *room_list_add(struct room_list *l, const char *name, size_t len)
 {
-    for (size_t i = 0; i < l->n; i++)           /* start-up only; linear is fine for thousands */
-        if (strlen(l->v[i].name) == len && !memcmp(l->v[i].name, name, len)) return &l->v[i];
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         struct room_top *v = realloc(l->v, cap * sizeof *v);
@@ -691,6 +690,28 @@ static struct room_top *room_list_get(struct room_list *l, const char *name, siz
     memset(t, 0, sizeof *t);
     memcpy(t->name, name, len);
     return t;
+}
+
+static int cmp_room_top(const void *a, const void *b)
+{
+    return strcmp(((const struct room_top *)a)->name, ((const struct room_top *)b)->name);
+}
+
+static void merge_rooms(struct room_list *l)
+{
+    if (!l->n) return;
+    qsort(l->v, l->n, sizeof *l->v, cmp_room_top);
+    size_t k = 0;
+    for (size_t i = 1; i < l->n; i++) {
+        struct room_top *t = &l->v[k], *u = &l->v[i];
+        if (!strcmp(t->name, u->name)) {
+            if (u->ops_top > t->ops_top) t->ops_top = u->ops_top;
+            if (u->snap_top > t->snap_top) t->snap_top = u->snap_top;
+        } else {
+            l->v[++k] = *u;
+        }
+    }
+    l->n = k + 1;
 }
 
 static bool list_rooms(mongoc_collection_t *coll, const char *field, int which, struct room_list *l, char *err,
@@ -712,7 +733,7 @@ static bool list_rooms(mongoc_collection_t *coll, const char *field, int which, 
             continue;
         }
         get_i64(d, "top", &top);
-        struct room_top *t = room_list_get(l, name, n);
+        struct room_top *t = room_list_add(l, name, n);
         if (!t) {
             snprintf(err, errlen, "out of memory listing rooms");
             ok = false;
@@ -744,6 +765,7 @@ int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t ch
               list_rooms(coll[MONGO_SNAPSHOTS], "rev", MONGO_SNAPSHOTS, &rooms, err, errlen) &&
               list_rooms(coll[MONGO_CHAT], "seq", MONGO_CHAT, &rooms, err, errlen) &&
               list_rooms(coll[MONGO_ELEMENTS], "version", MONGO_ELEMENTS, &rooms, err, errlen);
+    if (ok) merge_rooms(&rooms);
     for (size_t i = 0; i < rooms.n && ok; i++) {
         const struct room_top *t = &rooms.v[i];
         size_t nl = strlen(t->name);
