@@ -383,7 +383,10 @@ class SegmentRemoval(PersistenceBase):
         written = sum(len(json.dumps(o)) + 40 for ops in acked.values() for o in ops)   # op records, roughly
         say(f"segments: {len(counts)} samples, at most {max(counts)} files / {max(sizes)} bytes on disk "
             f"(end: {counts[-1]} / {sizes[-1]}); about {written} bytes of op records written")
-        self.assertLessEqual(max(counts), 12, counts)
+        # per core at most: segments closed since its checkpoint, those of the checkpoint being
+        # written and of the one waiting for its fdatasync, its current one (~6 x 3 cores);
+        # without checkpoints every segment stays: over 30 (more than 260 KB in 8 KiB segments)
+        self.assertLessEqual(max(counts), 20, counts)
         self.assertLess(max(sizes), written / 3, (sizes, written))
         with self.server(*self.ARGS, threads=1) as srv:
             for room in rooms:
