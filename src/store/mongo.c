@@ -448,6 +448,7 @@ static void *writer_main(void *arg)
         while (sem_wait(&w->go) && errno == EINTR) {}
         if (atomic_load_explicit(&w->stop, memory_order_acquire)) break;
         mongo_write_batch(&db, &w->fences, w->records, w->len, &w->res);
+        atomic_thread_fence(memory_order_release);   /* res before the eventfd says "done" */
         uint64_t one = 1;
         while (write(w->efd, &one, sizeof one) < 0 && errno == EINTR) {}
     }
@@ -456,7 +457,11 @@ static void *writer_main(void *arg)
 
 struct mongo_writer *mongo_store_writer(struct mongo_store *m, uint32_t i) { return &m->w[i]; }
 int mongo_writer_eventfd(const struct mongo_writer *w) { return w->efd; }
-const struct mongo_batch_result *mongo_writer_result(const struct mongo_writer *w) { return &w->res; }
+const struct mongo_batch_result *mongo_writer_result(const struct mongo_writer *w)
+{
+    atomic_thread_fence(memory_order_acquire);       /* pairs with the writer's release */
+    return &w->res;
+}
 
 void mongo_writer_submit(struct mongo_writer *w, const uint8_t *records, size_t len)
 {
