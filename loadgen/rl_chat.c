@@ -199,10 +199,7 @@ static void chat_message(struct rl_run *r, struct rl_conn *c, uint8_t opcode, co
 {
     uint64_t now = rl_now_ns();
     struct rl_chatmsg m;
-    if (opcode != WS_OP_TEXT || !rl_chatmsg_parse(r, d, n, &m)) {
-        rl_run_error(r, RL_ERR_BAD_MESSAGE);
-        return;
-    }
+    if (!rl_chatmsg_read(r, opcode, d, n, &m)) return;
     switch (m.type) {
     case RL_MSG_CHAT:
         if (c->sc_state == CS_JOINED) on_chat(r, c, &m, now);

@@ -2,6 +2,7 @@
 #include "rl_chatmsg.h"
 
 #include "rl_run.h"
+#include "ws.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +39,7 @@ static void copy_string(const json_doc *d, int tok, char *out, size_t cap)
     out[n] = '\0';
 }
 
-bool rl_chatmsg_parse(struct rl_run *r, const uint8_t *data, size_t len, struct rl_chatmsg *m)
+static bool parse(struct rl_run *r, const uint8_t *data, size_t len, struct rl_chatmsg *m)
 {
     memset(m, 0, sizeof *m);
     m->doc_tok = m->op_tok = m->from_tok = -1;
@@ -102,6 +103,13 @@ bool rl_chatmsg_parse(struct rl_run *r, const uint8_t *data, size_t len, struct 
         m->has_rev = t >= 0 && json_get_int64(d, t, &m->rev);
     }
     return true;
+}
+
+bool rl_chatmsg_read(struct rl_run *r, uint8_t opcode, const uint8_t *data, size_t len, struct rl_chatmsg *m)
+{
+    if (opcode == WS_OP_TEXT && parse(r, data, len, m)) return true;
+    rl_run_error(r, RL_ERR_BAD_MESSAGE);
+    return false;
 }
 
 bool rl_chatmsg_join(struct rl_run *r, struct rl_conn *c, uint32_t room)

@@ -38,9 +38,10 @@ struct rl_chatmsg {
     int doc_tok, op_tok, from_tok;
 };
 
-/* Parses one server text message. False if it is not a JSON object with a string `type`
- * (counted by the caller). Unknown types parse as RL_MSG_OTHER. */
-bool rl_chatmsg_parse(struct rl_run *r, const uint8_t *data, size_t len, struct rl_chatmsg *m);
+/* Parses one server message (a WebSocket frame of this opcode). False, counted as
+ * RL_ERR_BAD_MESSAGE, if it is not a text frame holding a JSON object with a string `type`.
+ * Unknown types parse as RL_MSG_OTHER. */
+bool rl_chatmsg_read(struct rl_run *r, uint8_t opcode, const uint8_t *data, size_t len, struct rl_chatmsg *m);
 
 /* Sends {"type":"join","room":PREFIX<room>,"user":{...}} on c. */
 bool rl_chatmsg_join(struct rl_run *r, struct rl_conn *c, uint32_t room);

@@ -105,10 +105,7 @@ static void churn_message(struct rl_run *r, struct rl_conn *c, uint8_t opcode, c
     struct churn *ch = r->scd;
     uint64_t now = rl_now_ns();
     struct rl_chatmsg m;
-    if (opcode != WS_OP_TEXT || !rl_chatmsg_parse(r, d, n, &m)) {
-        rl_run_error(r, RL_ERR_BAD_MESSAGE);
-        return;
-    }
+    if (!rl_chatmsg_read(r, opcode, d, n, &m)) return;
     if (m.type == RL_MSG_JOINED && c->sc_state == CH_JOINING) {
         r->rooms[c->room].joined++;
         talk(r, c);

@@ -513,10 +513,7 @@ static void ot_message(struct rl_run *r, struct rl_conn *c, uint8_t opcode, cons
 {
     uint64_t now = rl_now_ns();
     struct rl_chatmsg m;
-    if (opcode != WS_OP_TEXT || !rl_chatmsg_parse(r, d, n, &m)) {
-        rl_run_error(r, RL_ERR_BAD_MESSAGE);
-        return;
-    }
+    if (!rl_chatmsg_read(r, opcode, d, n, &m)) return;
     switch (m.type) {
     case RL_MSG_JOINED: on_joined(r, c, &m); break;
     case RL_MSG_ACK: if (c->sc_state == OS_JOINED) on_ack(r, c, &m, now); break;
