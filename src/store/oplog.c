@@ -100,18 +100,10 @@ static void put_u64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] =
 static uint32_t get_u32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
 static uint64_t get_u64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
-/* A record under construction: header reserved, payload appended, then sealed. */
+/* A record under construction: header reserved, payload appended, then sealed. A field that
+ * does not fit its length prefix fails the record (rec_end drops it). */
 struct rec { struct store_buf *b; size_t start; bool ok; };
 
-static struct rec rec_begin(struct store_buf *b, uint8_t type, size_t payload_hint)
-{
-    struct rec r = { b, b->len, buf_reserve(b, STORE_HDR + payload_hint) };
-    if (r.ok) {
-        b->len += STORE_HDR;
-        b->p[b->len++] = type;
-    }
-    return r;
-}
 static void rec_bytes(struct rec *r, const void *p, size_t n)
 {
     if (!r->ok || !buf_reserve(r->b, n)) { r->ok = false; return; }
@@ -119,8 +111,25 @@ static void rec_bytes(struct rec *r, const void *p, size_t n)
     r->b->len += n;
 }
 static void rec_u64(struct rec *r, uint64_t v) { uint8_t t[8]; put_u64(t, v); rec_bytes(r, t, 8); }
-static void rec_str8(struct rec *r, const char *s, size_t n) { uint8_t l = (uint8_t)n; rec_bytes(r, &l, 1); rec_bytes(r, s, n); }
+static void rec_str8(struct rec *r, const char *s, size_t n)
+{
+    if (n > 255) { r->ok = false; return; }
+    uint8_t l = (uint8_t)n;
+    rec_bytes(r, &l, 1);
+    rec_bytes(r, s, n);
+}
 static void rec_str32(struct rec *r, const char *s, size_t n) { uint8_t t[4]; put_u32(t, (uint32_t)n); rec_bytes(r, t, 4); rec_bytes(r, s, n); }
+/* Every record starts with its type and its room. */
+static struct rec rec_begin(struct store_buf *b, uint8_t type, const char *room, size_t room_len, size_t payload_hint)
+{
+    struct rec r = { b, b->len, buf_reserve(b, STORE_HDR + 1 + 1 + room_len + payload_hint) };
+    if (r.ok) {
+        b->len += STORE_HDR;
+        b->p[b->len++] = type;
+    }
+    rec_str8(&r, room, room_len);
+    return r;
+}
 static bool rec_end(struct rec *r)
 {
     if (!r->ok) { r->b->len = r->start; return false; }
@@ -143,9 +152,8 @@ bool store_encode_op_cid(struct store_buf *b, const char *room, size_t room_len,
                          const char *from, size_t from_len, const char *json, size_t json_len,
                          const char *cid, size_t cid_len, uint64_t cseq)
 {
-    if (room_len > 255 || from_len > 255 || cid_len > STORE_CID_MAX) return false;
-    struct rec r = rec_begin(b, STORE_REC_OP, 1 + room_len + 16 + 1 + from_len + 4 + json_len + 1 + cid_len + 8);
-    rec_str8(&r, room, room_len);
+    if (cid_len > STORE_CID_MAX) return false;
+    struct rec r = rec_begin(b, STORE_REC_OP, room, room_len, 16 + 1 + from_len + 4 + json_len + 1 + cid_len + 8);
     rec_u64(&r, rev);
     rec_u64(&r, ts);
     rec_str8(&r, from, from_len);
@@ -160,9 +168,7 @@ bool store_encode_op_cid(struct store_buf *b, const char *room, size_t room_len,
 bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_len, uint64_t rev,
                            uint64_t chat_seq, const char *text, size_t text_len)
 {
-    if (room_len > 255) return false;
-    struct rec r = rec_begin(b, STORE_REC_SNAPSHOT, 1 + room_len + 16 + 4 + text_len);
-    rec_str8(&r, room, room_len);
+    struct rec r = rec_begin(b, STORE_REC_SNAPSHOT, room, room_len, 16 + 4 + text_len);
     rec_u64(&r, rev);
     rec_u64(&r, chat_seq);
     rec_str32(&r, text, text_len);
@@ -172,9 +178,7 @@ bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_le
 bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,
                        const char *json, size_t json_len)
 {
-    if (room_len > 255) return false;
-    struct rec r = rec_begin(b, STORE_REC_CHAT, 1 + room_len + 16 + 4 + json_len);
-    rec_str8(&r, room, room_len);
+    struct rec r = rec_begin(b, STORE_REC_CHAT, room, room_len, 16 + 4 + json_len);
     rec_u64(&r, seq);
     rec_u64(&r, ts);
     rec_str32(&r, json, json_len);
@@ -184,9 +188,7 @@ bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, u
 bool store_encode_element(struct store_buf *b, const char *room, size_t room_len, const char *id, size_t id_len,
                           int64_t version, int64_t nonce, const char *json, size_t json_len)
 {
-    if (room_len > 255) return false;
-    struct rec r = rec_begin(b, STORE_REC_ELEMENT, 1 + room_len + 4 + id_len + 16 + 4 + json_len);
-    rec_str8(&r, room, room_len);
+    struct rec r = rec_begin(b, STORE_REC_ELEMENT, room, room_len, 4 + id_len + 16 + 4 + json_len);
     rec_str32(&r, id, id_len);
     rec_u64(&r, (uint64_t)version);
     rec_u64(&r, (uint64_t)nonce);
