@@ -634,14 +634,21 @@ static bool encode_room_state(struct store_buf *b, struct store_room *sr)
     const ot_text *t = doc_text(sr->doc);
     bool ok = store_encode_snapshot(b, sr->name, sr->name_len, doc_rev(sr->doc), sr->chat_seq, t->utf8 ? t->utf8 : "",
                                     t->bytes);
+    /* each cid's latest op carries it (the ring holds consecutive revisions from the oldest):
+     * one pass over the cids, not one per op, since this runs on the core between batches */
+    const struct cid_ent **cid_of = NULL;
+    if (sr->ncids && sr->ops_count && ok && !(cid_of = calloc(sr->ops_count, sizeof *cid_of))) ok = false;
+    for (uint32_t j = 0; j < sr->ncids && cid_of; j++) {
+        uint64_t k = sr->cids[j].rev - sr->ops[sr->ops_head].rev;      /* its op's place in the ring */
+        if (sr->cids[j].rev >= sr->ops[sr->ops_head].rev && k < sr->ops_count) cid_of[k] = &sr->cids[j];
+    }
     for (uint32_t i = 0; i < sr->ops_count && ok; i++) {
         const struct store_op *o = &sr->ops[(sr->ops_head + i) % sr->ops_cap];
-        const struct cid_ent *ce = NULL;
-        for (uint32_t j = 0; j < sr->ncids && !ce; j++)
-            if (sr->cids[j].rev == o->rev) ce = &sr->cids[j];
+        const struct cid_ent *ce = cid_of ? cid_of[i] : NULL;
         ok = store_encode_op_cid(b, sr->name, sr->name_len, o->rev, o->ts, o->from, o->from_len, o->op, o->op_len,
                                  ce ? ce->id : NULL, ce ? ce->len : 0, ce ? ce->cseq : 0);
     }
+    free(cid_of);
     for (uint32_t i = 0; i < sr->chat_count && ok; i++) {
         const struct chat_msg *m = &sr->chat[(sr->chat_head + i) % sr->chat_cap];
         ok = store_encode_chat(b, sr->name, sr->name_len, m->seq, m->ts, m->json, m->len);
