@@ -87,20 +87,19 @@ static bool fence_add(struct mongo_fences *f, const char *room, size_t len, uint
 bool mongo_append_op(bson_t *d, const char *key, const char *json, size_t len)
 {
     /* libbson parses JSON objects only: wrap the array as {"o": [...]} */
-    struct store_buf b = { 0 };
+    char *wrapped = malloc(len + 6);
+    if (!wrapped) return false;
+    memcpy(wrapped, "{\"o\":", 5);
+    memcpy(wrapped + 5, json, len);
+    wrapped[5 + len] = '}';
     bool ok = false;
-    b.p = malloc(len + 8);
-    if (!b.p) return false;
-    memcpy(b.p, "{\"o\":", 5);
-    memcpy(b.p + 5, json, len);
-    b.p[5 + len] = '}';
     bson_t tmp;
     bson_iter_t it;
-    if (bson_init_from_json(&tmp, (const char *)b.p, (ssize_t)(len + 6), NULL)) {
+    if (bson_init_from_json(&tmp, wrapped, (ssize_t)(len + 6), NULL)) {
         ok = bson_iter_init_find(&it, &tmp, "o") && BSON_ITER_HOLDS_ARRAY(&it) && bson_append_iter(d, key, -1, &it);
         bson_destroy(&tmp);
     }
-    free(b.p);
+    free(wrapped);
     return ok;
 }
 
