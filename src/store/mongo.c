@@ -676,9 +676,11 @@ static bool load_docs(mongoc_collection_t *coll, bson_t *filter, bson_t *opts, d
     return ok;
 }
 
-/* The stored rooms with their highest op and snapshot revisions. list_rooms appends one entry
- * per room and collection; merge_rooms sorts them and folds each room's entries into one. */
-struct room_top { char name[ROOM_NAME_MAX + 1]; uint64_t ops_top, snap_top; };
+/* The stored rooms with their highest op and snapshot revisions (and the lowest snapshot one:
+ * a kill between a snapshot's insert and the delete of the older ones leaves those behind).
+ * list_rooms appends one entry per room and collection; merge_rooms sorts them and folds each
+ * room's entries into one. */
+struct room_top { char name[ROOM_NAME_MAX + 1]; uint64_t ops_top, snap_top, snap_low; };
 struct room_list { struct room_top *v; size_t n, cap; };
 
 static struct room_top *room_list_add(struct room_list *l, const char *name, size_t len)
@@ -710,7 +712,10 @@ static void merge_rooms(struct room_list *l)
         struct room_top *t = &l->v[k], *u = &l->v[i];
         if (!strcmp(t->name, u->name)) {
             if (u->ops_top > t->ops_top) t->ops_top = u->ops_top;
-            if (u->snap_top > t->snap_top) t->snap_top = u->snap_top;
+            if (u->snap_top > t->snap_top) {
+                t->snap_top = u->snap_top;
+                t->snap_low = u->snap_low;
+            }
         } else {
             l->v[++k] = *u;
         }
@@ -724,19 +729,20 @@ static bool list_rooms(mongoc_collection_t *coll, const char *field, int which, 
     char max_of[16];
     snprintf(max_of, sizeof max_of, "$%s", field);
     bson_t *pipe = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", BCON_UTF8("$room"), "top", "{", "$max",
-                            BCON_UTF8(max_of), "}", "}", "}", "]");
+                            BCON_UTF8(max_of), "}", "low", "{", "$min", BCON_UTF8(max_of), "}", "}", "}", "]");
     mongoc_cursor_t *cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipe, NULL, NULL);
     const bson_t *d;
     bool ok = true;
     while (ok && mongoc_cursor_next(cur, &d)) {
         uint32_t n;
         const char *name = get_str(d, "_id", &n);
-        uint64_t top = 0;
+        uint64_t top = 0, low = 0;
         if (!name || n < 1 || n > ROOM_NAME_MAX) {
             log_warn("mongodb: %s: ignoring documents with a bad room name", mongoc_collection_get_name(coll));
             continue;
         }
         get_i64(d, "top", &top);
+        get_i64(d, "low", &low);
         struct room_top *t = room_list_add(l, name, n);
         if (!t) {
             snprintf(err, errlen, "out of memory listing rooms");
@@ -745,6 +751,7 @@ static bool list_rooms(mongoc_collection_t *coll, const char *field, int which, 
             t->ops_top = top;
         } else if (which == MONGO_SNAPSHOTS) {
             t->snap_top = top;
+            t->snap_low = low;
         }
     }
     bson_error_t e;
@@ -755,6 +762,24 @@ static bool list_rooms(mongoc_collection_t *coll, const char *field, int which, 
     mongoc_cursor_destroy(cur);
     bson_destroy(pipe);
     return ok;
+}
+
+/* Best effort, like the delete after each snapshot insert: only the newest snapshot is read. */
+static void drop_stale_snapshots(mongoc_collection_t *snapshots, const struct room_top *t)
+{
+    bson_t *filter = BCON_NEW("room", BCON_UTF8(t->name), "rev", "{", "$lt", BCON_INT64((int64_t)t->snap_top), "}");
+    bson_t reply;
+    bson_error_t e;
+    if (mongoc_collection_delete_many(snapshots, filter, NULL, &reply, &e)) {
+        int64_t n = 0;
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it)) n = bson_iter_as_int64(&it);
+        log_info("mongodb: %s: deleted %" PRId64 " snapshots older than rev %" PRIu64, t->name, n, t->snap_top);
+    } else {
+        log_warn("mongodb: %s: deleting snapshots older than rev %" PRIu64 ": %s", t->name, t->snap_top, e.message);
+    }
+    bson_destroy(&reply);
+    bson_destroy(filter);
 }
 
 int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t chat_history, struct store_buf *img,
@@ -776,6 +801,7 @@ int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t ch
         ok = load_docs(coll[MONGO_SNAPSHOTS], BCON_NEW("room", BCON_UTF8(t->name)),
                        BCON_NEW("sort", "{", "rev", BCON_INT32(-1), "}", "limit", BCON_INT64(1)), snapshot_record,
                        t->name, nl, img, err, errlen);
+        if (ok && t->snap_low < t->snap_top) drop_stale_snapshots(coll[MONGO_SNAPSHOTS], t);
         /* the ops after the snapshot, and at least the history window */
         uint64_t from = t->ops_top > history_window ? t->ops_top - history_window : 0;
         if (t->snap_top < from) from = t->snap_top;
