@@ -48,7 +48,7 @@ VERSION_STAMP := $(OUT)/version.stamp
 $(shell mkdir -p $(OUT) && echo '$(GIT_VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(GIT_VERSION)' > $(VERSION_STAMP))
 $(OUT)/obj/src/main.o: src/main.c $(VERSION_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DRINGROOM_VERSION='"$(GIT_VERSION)"' -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(MONGO_CFLAGS) -DRINGROOM_VERSION='"$(GIT_VERSION)"' -c $< -o $@
 
 $(OUT)/ringroom: $(OUT)/obj/src/main.o $(OBJ)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)

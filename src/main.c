@@ -1,6 +1,7 @@
 /* main.c: ringroom's entry point: options, then the server until SIGTERM. */
 #include "config.h"
 #include "server.h"
+#include "store/mongo.h"
 
 #include <stdio.h>
 
@@ -12,6 +13,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     char err[512];
+    mongo_unlink_counters_file();
     int r = config_load(&cfg, argc, argv, err, sizeof err);
     if (r == CONFIG_EXIT) return 0;
     if (r == CONFIG_VERSION) {

@@ -22,7 +22,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+/* Debian's libmongoc initialises itself from a library constructor, before main, and keeps
+ * statistics counters (for mongoc-stat, which nobody here runs) in a /dev/shm/mongoc-<pid>
+ * file that only a clean exit removes: every kill -9 left one behind, and a later process
+ * given the same pid printed "Falling back to malloc for counters" on stderr. Setting
+ * MONGOC_DISABLE_SHM from main is too late, so the file is unlinked at once instead: the
+ * mapping stays valid for the process, and nothing is left to leak. */
+void mongo_unlink_counters_file(void)
+{
+    char name[32];
+    snprintf(name, sizeof name, "/mongoc-%u", (unsigned)getpid());
+    shm_unlink(name);     /* ENOENT when the counters are off or fell back to malloc: fine */
+}
 
 static const char *const coll_names[MONGO_NCOLL] = { "ops", "snapshots", "chat", "elements" };
 static const enum store_rec_type coll_record[MONGO_NCOLL] = { STORE_REC_OP, STORE_REC_SNAPSHOT, STORE_REC_CHAT,

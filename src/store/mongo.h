@@ -43,6 +43,10 @@
 struct mongo_store;
 struct mongo_writer;
 
+/* Removes the /dev/shm file libmongoc's constructor made for this process's counters, so
+ * that a process killed with SIGKILL leaves nothing behind. Call first thing in main. */
+void mongo_unlink_counters_file(void);
+
 /* A room fenced by a duplicate key: `rev` is held by another op. */
 struct mongo_fence {
     char room[ROOM_NAME_MAX + 1];

@@ -901,6 +901,16 @@ class CommandLineTest(unittest.TestCase):
         finally:
             s.stop()
 
+    def test_kill9_leaves_no_shm_file(self):
+        """libmongoc's constructor makes /dev/shm/mongoc-<pid> for its counters and only a clean
+        exit removed it: every kill -9 leaked one, and a later process with the same pid wrote
+        a warning to stderr (it broke the one-line errors above in CI)."""
+        s = new_server("--threads", "1", name="core-shm")
+        s.start()
+        pid = s.proc.pid
+        s.kill()
+        self.assertFalse(os.path.exists(f"/dev/shm/mongoc-{pid}"), "kill -9 left libmongoc's counters file")
+
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--readme-flags"]:
