@@ -31,6 +31,18 @@ def binary(name="ringroom"):
     return path
 
 
+def wait_for(probe, timeout=10, every=0.02):
+    """Calls probe() until it returns something true or `timeout` seconds passed; returns its
+    last value (the caller asserts on it). For states a server reaches shortly after an event
+    it does not announce, where a fixed sleep would be a guess at a loaded machine's speed."""
+    deadline = time.time() + timeout
+    while True:
+        v = probe()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(every)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

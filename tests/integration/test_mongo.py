@@ -241,8 +241,7 @@ class MongoStore(MongoBase):
         self.congo = Congo().start()
         srv = self.server().start()
         try:
-            asyncio.run(put_elements(srv, "canvas", ELEMENT_UPDATES))
-            time.sleep(0.3)                                   # the batch's acknowledgement
+            asyncio.run(put_elements(srv, "canvas", ELEMENT_UPDATES, durable=True))
         finally:
             srv.kill()
             srv.log.close()

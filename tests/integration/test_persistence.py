@@ -95,16 +95,24 @@ ELEMENT_UPDATES = [element("a", 1, "red"), element("b", 1, "blue"), element("a",
 ELEMENT_WINNERS = {"a": (2, "green"), "b": (1, "blue"), "c": (5, "tie-low-nonce")}
 
 
-async def put_elements(srv, room, msgs):
-    """Sends msgs in room, then a chat, and returns once that chat came back (all handled)."""
+async def put_elements(srv, room, msgs, durable=False):
+    """Sends msgs in room, then a chat, and returns once that chat came back (all handled).
+    durable: then an op (inserting "e" at 0) too, and returns once it is acked: the store writes
+    a core's records in order and acks an op only when its batch is durable, so the elements
+    before it are durable as well (elements themselves are not acked)."""
     async with websockets.connect(srv.ws_url(), open_timeout=5) as ws:
         await ws.send(json.dumps({"type": "join", "room": room}))
-        json.loads(await ws.recv())
+        j = json.loads(await ws.recv())
         for m in msgs:
             await ws.send(json.dumps(m))
         await ws.send(json.dumps({"type": "chat", "text": "done"}))
         while json.loads(await ws.recv())["type"] != "chat":
             pass
+        if durable:
+            doc_len = utf16_len(j["doc"])
+            await ws.send(json.dumps({"type": "op", "rev": j["rev"], "op": ["e", doc_len] if doc_len else ["e"]}))
+            while (m := json.loads(await ws.recv()))["type"] != "ack":
+                assert m["type"] != "error", m
 
 
 async def joined_elements(srv, room):
@@ -371,10 +379,9 @@ class SegmentRemoval(PersistenceBase):
             startup = self.segments()
             asyncio.run(put_elements(srv, rooms[0], ELEMENT_UPDATES))   # checkpoints must carry them
             asyncio.run(self.edit(srv, rooms, 400, acked, sample))
+            self.assertTrue(harness.wait_for(lambda: "removed" in srv.output()), srv.output()[-3000:])
             time.sleep(0.2)
             sample()
-            out = srv.output()
-            self.assertIn("removed", out)
             left = set(self.segments())
             self.assertFalse(left & set(startup), f"the segments from before the start are still there: {left}")
         finally:
@@ -414,8 +421,7 @@ class SegmentRemoval(PersistenceBase):
         srv = self.server(*args, threads=2).start()
         try:
             asyncio.run(self.edit(srv, rooms, 1500, acked, width=200))
-            time.sleep(0.2)
-            self.assertIn("removed", srv.output())
+            self.assertTrue(harness.wait_for(lambda: "removed" in srv.output()), srv.output()[-3000:])
         finally:
             srv.kill()
             srv.log.close()
@@ -443,8 +449,8 @@ class Basics(PersistenceBase):
 
         with self.server("--chat-history", "2") as srv:
             asyncio.run(session(srv, 0, "", []))
-            time.sleep(0.2)                        # the room is freed once empty...
-            self.assertEqual(srv.get_json("/health")[1]["rooms"], 0)
+            rooms = harness.wait_for(lambda: srv.get_json("/health")[1]["rooms"] == 0)
+            self.assertTrue(rooms, "the room is freed once empty...")
             asyncio.run(session(srv, 1, "x", ["c0"]))   # ...and its document is still there
             deadline = time.time() + 5                  # the close is handled after the client's close
             while True:
@@ -474,16 +480,15 @@ class Basics(PersistenceBase):
 
     def test_elements_survive_empty_room_and_restart(self):
         """Canvas elements (last-writer-wins winners) are kept with the room: a room that emptied
-        still has them, and so does the next server (kill -9 after the last winner: it went
-        out with the next batch; a short wait for it), with a losing update not applied."""
+        still has them, and so does the next server (kill -9 once an op after the last winner
+        was acked), with a losing update not applied."""
         want = ELEMENT_WINNERS
         srv = self.server().start()
         try:
-            asyncio.run(put_elements(srv, "canvas", ELEMENT_UPDATES))
-            time.sleep(0.2)                                   # the room is freed once empty
-            self.assertEqual(srv.get_json("/health")[1]["rooms"], 0)
+            asyncio.run(put_elements(srv, "canvas", ELEMENT_UPDATES, durable=True))
+            self.assertTrue(harness.wait_for(lambda: srv.get_json("/health")[1]["rooms"] == 0),
+                            "the room is freed once empty")
             self.assertEqual(asyncio.run(joined_elements(srv, "canvas")), want)
-            time.sleep(0.1)                                   # the last batch's fdatasync
         finally:
             srv.kill()
             srv.log.close()
