@@ -40,6 +40,8 @@ ORDER = [
      "MODES=\"always batch off\" DOCS=100 EDITORS=10 HOT_EDITORS=100 RATE=20 REPEAT=1 DURATION=10s WARMUP=2s bench/fsync.sh"),
     ("recovery", "Recovery: start-up time with a 1,000,000-op log",
      "OPS=1000000 bench/recovery.sh"),
+    ("checkpoint", "Online checkpoints: what removing 64 MiB segments costs a core's connections",
+     "REPEAT=3 DURATION=20s WARMUP=2s bench/checkpoint.sh"),
 ]
 
 

@@ -39,7 +39,7 @@ enum ud_kind {
     UD_TIMER,
     UD_HANDOVER_IN,      /* another core passed us a connection: payload is a struct handover * */
     UD_HANDOVER_SENT,    /* our MSG_RING passing a connection completed: payload is the conn */
-    UD_STORE,            /* the op log's write or fdatasync (src/store/store.h) */
+    UD_STORE,            /* the op log's write, fdatasync, segment unlinks (src/store/store.h) */
 };
 
 static inline uint64_t ud_make(enum ud_kind kind, uint64_t payload)
@@ -53,7 +53,8 @@ static inline uint64_t ud_conn(enum ud_kind kind, uint32_t idx, uint32_t gen)
 static inline enum ud_kind ud_kind_of(uint64_t ud) { return (enum ud_kind)(ud >> 56); }
 static inline uint32_t ud_idx(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xFFFFFF; }
 static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)ud; }
-static inline void *ud_ptr(uint64_t ud) { return (void *)(uintptr_t)(ud & 0x00FFFFFFFFFFFFFFull); }
+static inline uint64_t ud_payload(uint64_t ud) { return ud & 0x00FFFFFFFFFFFFFFull; }
+static inline void *ud_ptr(uint64_t ud) { return (void *)(uintptr_t)ud_payload(ud); }
 
 enum conn_list_id { LIST_NONE, LIST_HTTP, LIST_WS, LIST_PINGED, LIST_CLOSING, LIST_COUNT };
 

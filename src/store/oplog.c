@@ -48,6 +48,8 @@
 #define UD_STORE_WRITE 1
 #define UD_STORE_FSYNC 2
 #define UD_STORE_MONGO 3                 /* the MongoDB writer finished a batch (its eventfd) */
+#define UD_STORE_UNLINK 4                /* a covered segment's unlink (its index in removing << 8) */
+#define UD_STORE_DIRSYNC 5               /* the directory fsync after those unlinks */
 
 /* ---- CRC32C (Castagnoli, reflected 0x82F63B78) ---- */
 
@@ -327,6 +329,8 @@ struct store_core {
     struct seg_names cp_closed;    /* those the checkpoint being written covers */
     struct seg_names doomed;       /* removed once the byte stream is durable up to doomed_at */
     uint64_t doomed_at;
+    struct seg_names removing;     /* being unlinked through the ring, then the directory fsynced */
+    size_t removing_left;          /* unlinks not completed yet */
     uint64_t since_cp, last_cp_bytes, cp_bytes;
     struct store_room **cp_rooms;  /* the checkpoint being written: its rooms, the next one */
     size_t cp_n, cp_next, cp_slices;
@@ -785,31 +789,46 @@ static void checkpoint_step(struct store_core *sc)
               sc->cp_n, (unsigned long long)sc->cp_bytes, sc->cp_slices, sc->doomed.n);
 }
 
-static void remove_segments(struct store *st, const struct seg_names *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (unlinkat(st->dirfd, l->v[i], 0) && errno != ENOENT)
-            log_warn("op log: removing %s: %s", l->v[i], strerror(errno));
-}
-
-/* The checkpoint is durable: the segments before it go (synchronous unlink + directory fsync,
- * once per checkpoint, like rotation). */
+/* The checkpoint is durable: the segments it covers go. Unlinking a 64 MiB segment took
+ * about 22 ms on ext4 here (freeing its blocks), a stall of every connection on the core
+ * when it ran on the loop, so the unlinks go through the ring (io-wq runs them) and, once all
+ * are done, the directory fsync. One removal at a time: no checkpoint starts before it ends. */
 static void checkpoint_durable(struct store_core *sc)
 {
     struct store *st = sc->st;
-    remove_segments(st, &sc->doomed);
-    size_t n = sc->doomed.n;
+    for (size_t i = 0; i < sc->doomed.n; i++) names_push(&sc->removing, sc->doomed.v[i]);
     sc->doomed.n = 0;
     if (!sc->checkpointed) {
         sc->checkpointed = true;
-        if (atomic_fetch_add(&st->cores_checkpointed, 1) + 1 == st->ncores) {
-            remove_segments(st, &st->startup);
-            n += st->startup.n;
-        }
+        if (atomic_fetch_add(&st->cores_checkpointed, 1) + 1 == st->ncores)
+            for (size_t i = 0; i < st->startup.n; i++) names_push(&sc->removing, st->startup.v[i]);
     }
-    if (n && fsync(st->dirfd)) log_warn("op log: fsync of %s: %s", st->cfg.data_dir, strerror(errno));
-    if (n) log_info("op log: core %u checkpoint durable (%llu bytes); removed %zu old segments", sc->id,
-                    (unsigned long long)sc->last_cp_bytes, n);
+    /* a name names_push could not keep (out of memory) stays on disk, as a failed unlink does */
+    for (size_t i = 0; i < sc->removing.n; i++) {
+        struct io_uring_sqe *sqe = core_sqe(sc->co);
+        io_uring_prep_unlinkat(sqe, st->dirfd, sc->removing.v[i], 0);
+        io_uring_sqe_set_data64(sqe, ud_make(UD_STORE, UD_STORE_UNLINK | (uint64_t)i << 8));
+    }
+    sc->removing_left = sc->removing.n;
+}
+
+/* An unlink (or the directory fsync after the last one) completed. */
+static void removal_done(struct store_core *sc, uint64_t kind, uint64_t idx, int res)
+{
+    struct store *st = sc->st;
+    if (kind == UD_STORE_UNLINK) {
+        if (res < 0 && res != -ENOENT && idx < sc->removing.n)
+            log_warn("op log: removing %s: %s", sc->removing.v[idx], strerror(-res));
+        if (--sc->removing_left) return;
+        struct io_uring_sqe *sqe = core_sqe(sc->co);
+        io_uring_prep_fsync(sqe, st->dirfd, 0);
+        io_uring_sqe_set_data64(sqe, ud_make(UD_STORE, UD_STORE_DIRSYNC));
+        return;
+    }
+    if (res < 0) log_warn("op log: fsync of %s: %s", st->cfg.data_dir, strerror(-res));
+    log_info("op log: core %u checkpoint durable (%llu bytes); removed %zu old segments", sc->id,
+             (unsigned long long)sc->last_cp_bytes, sc->removing.n);
+    sc->removing.n = 0;
 }
 
 static void submit_chain(struct store_core *sc)
@@ -866,7 +885,7 @@ uint32_t store_flush(struct store_core *sc)
     if (!sc->mw) {
         uint64_t cp_every = sc->last_cp_bytes * 2 > sc->st->cfg.segment_bytes ? sc->last_cp_bytes * 2
                                                                               : sc->st->cfg.segment_bytes;
-        if (!sc->cp_rooms && !sc->doomed.n && sc->since_cp >= cp_every) checkpoint_start(sc);
+        if (!sc->cp_rooms && !sc->doomed.n && !sc->removing.n && sc->since_cp >= cp_every) checkpoint_start(sc);
         if (sc->cp_rooms) checkpoint_step(sc);
     }
     if (!sc->fill.len) return UINT32_MAX;
@@ -946,6 +965,10 @@ void store_on_cqe(struct store_core *sc, struct io_uring_cqe *cqe)
 {
     uint64_t kind = cqe->user_data & 0xFF, now = clock_ns();
     int res = cqe->res;
+    if (kind == UD_STORE_UNLINK || kind == UD_STORE_DIRSYNC) {     /* not part of the write chain */
+        removal_done(sc, kind, ud_payload(cqe->user_data) >> 8, res);
+        return;
+    }
     if (kind == UD_STORE_MONGO) {
         mongo_batch_done(sc, res, now);
     } else if (kind == UD_STORE_WRITE) {
@@ -1731,6 +1754,7 @@ void store_close(struct store *st)
         free(sc->closed.v);
         free(sc->cp_closed.v);
         free(sc->doomed.v);
+        free(sc->removing.v);
         free(sc->cp_rooms);
         free(sc->w);
         if (sc->fd >= 0) {
