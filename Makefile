@@ -3,7 +3,8 @@
 #   make VARIANT=asan    ASan + UBSan build:  build/asan/ringroom, build/asan/ringload, build/asan/tests/*
 #   make fuzz            libFuzzer targets (clang): build/fuzz/*
 # Sources are discovered: every src/**/*.c except src/main.c is linked into the server and
-# into every unit test; every tests/unit/test_*.c is one cmocka test binary.
+# into every unit test; every tests/unit/test_*.c is one cmocka test binary (with the
+# helpers of tests/unit/vectors.c).
 
 VARIANT ?= release
 CC ?= cc
@@ -27,6 +28,7 @@ LOADGEN_SRC := $(shell find loadgen -name '*.c' 2>/dev/null | sort)
 LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+UNIT_LIB_OBJ := $(OUT)/obj/tests/unit/vectors.o          # shared by the unit tests
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(OUT)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -56,7 +58,7 @@ $(OUT)/ringroom: $(OUT)/obj/src/main.o $(OBJ)
 $(OUT)/ringload: $(LOADGEN_OBJ) $(OBJ)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
 
-$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(OBJ)
+$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB_OBJ) $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS) -lcmocka -ljansson
 

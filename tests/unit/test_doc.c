@@ -19,53 +19,7 @@
 #include "json.h"
 #include "ot.h"
 
-#include <jansson.h>
-
-static const char *vectors_dir(void)
-{
-    const char *d = getenv("RINGROOM_VECTORS");
-    return d && *d ? d : "../shared/vectors/ot";
-}
-
-/* jansson refuses lone surrogate escapes (the invalid file has some outside the server
- * cases): turn each into a harmless private-use character; server vectors do not use them. */
-static void neuter_lone_surrogates(char *s, size_t n)
-{
-    for (size_t i = 0; i + 5 < n; i++) {
-        if (s[i] != '\\') continue;
-        if (s[i + 1] != 'u') { i++; continue; }
-        if ((s[i + 2] == 'd' || s[i + 2] == 'D') && strchr("89abAB", s[i + 3])) {
-            bool paired = i + 11 < n && s[i + 6] == '\\' && s[i + 7] == 'u' &&
-                          (s[i + 8] == 'd' || s[i + 8] == 'D') && strchr("cdefCDEF", s[i + 9]);
-            if (paired) { i += 11; continue; }
-            memcpy(s + i + 2, "e000", 4);
-        } else if ((s[i + 2] == 'd' || s[i + 2] == 'D') && strchr("cdefCDEF", s[i + 3])) {
-            memcpy(s + i + 2, "e000", 4);
-        }
-        i += 5;
-    }
-}
-
-static json_t *load_file(const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", vectors_dir(), name);
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s (vector directory missing? set RINGROOM_VECTORS)", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)sz + 1);
-    if ((long)fread(buf, 1, (size_t)sz, f) != sz) fail_msg("cannot read %s", path);
-    fclose(f);
-    neuter_lone_surrogates(buf, (size_t)sz);
-    json_error_t err;
-    json_t *root = json_loadb(buf, (size_t)sz, JSON_ALLOW_NUL, &err);
-    free(buf);
-    if (!root) fail_msg("%s: jansson: %s (line %d)", path, err.text, err.line);
-    if (json_array_size(json_object_get(root, "vectors")) == 0) fail_msg("%s: 0 vectors", path);
-    return root;
-}
+#include "vectors.h"
 
 static void ser(jw *w, const json_t *v)
 {
@@ -118,8 +72,6 @@ static bool text_eq_v(const ot_text *t, const json_t *v)
     return text_eq(t, json_string_value(v), json_string_length(v));
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Replays one session with a given window; returns the number of steps refused as too old
  * (0 expected when window >= max_lag), or -1 on a mismatch. */
 static int replay(const json_t *v, uint32_t window, ot_op *op)
@@ -163,21 +115,13 @@ static int replay(const json_t *v, uint32_t window, ot_op *op)
 static void test_sessions(void **state)
 {
     (void)state;
-    DIR *dd = opendir(vectors_dir());
-    if (!dd) fail_msg("vector directory %s missing (set RINGROOM_VECTORS)", vectors_dir());
-    char *names[64];
-    int nn = 0;
-    struct dirent *de;
-    while ((de = readdir(dd)) && nn < 64)
-        if (!strncmp(de->d_name, "session-", 8)) names[nn++] = strdup(de->d_name);
-    closedir(dd);
-    if (!nn) fail_msg("no session-*.json in %s", vectors_dir());
-    qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    char **names;
+    size_t nn = vectors_names("session-", &names);
     ot_op op;
     ot_op_init(&op);
     int sessions = 0, steps = 0, failures = 0, small_window_refusals = 0;
-    for (int f = 0; f < nn; f++) {
-        json_t *root = load_file(names[f]);
+    for (size_t f = 0; f < nn; f++) {
+        json_t *root = vectors_load(names[f]);
         json_t *vecs = json_object_get(root, "vectors");
         for (size_t i = 0; i < json_array_size(vecs); i++) {
             const json_t *v = json_array_get(vecs, i);
@@ -195,8 +139,8 @@ static void test_sessions(void **state)
             }
         }
         json_decref(root);
-        free(names[f]);
     }
+    vectors_names_free(names, nn);
     ot_op_free(&op);
     printf("doc sessions: %d sessions, %d steps replayed (windows: 100000, max_lag, max_lag-1: "
            "%d refused as too old as expected)\n", sessions, steps, small_window_refusals);
@@ -207,7 +151,7 @@ static void test_sessions(void **state)
 static void test_invalid_server(void **state)
 {
     (void)state;
-    json_t *root = load_file("invalid-000.json");
+    json_t *root = vectors_load("invalid-000.json");
     json_t *vecs = json_object_get(root, "vectors");
     ot_op op;
     ot_op_init(&op);

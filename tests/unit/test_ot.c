@@ -35,96 +35,11 @@
 #include "json.h"
 #include "ot.h"
 
-#include <jansson.h>
-
-/* ---------------------------------------------------------------- loading */
-
-static const char *vectors_dir(void)
-{
-    const char *d = getenv("RINGROOM_VECTORS");
-    return d && *d ? d : "../shared/vectors/ot";
-}
-
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int esc_value(const char *s, size_t n, size_t i)   /* s[i] == '\\', s[i+1] == 'u' */
-{
-    if (i + 6 > n) return -1;
-    int v = 0;
-    for (int k = 2; k < 6; k++) {
-        int h = hexv(s[i + k]);
-        if (h < 0) return -1;
-        v = v << 4 | h;
-    }
-    return v;
-}
-
-/* Rewrites lone surrogate escapes to "\udbff\udffd" + 4 hex digits (U+10FFFD marker). */
-static char *mark_lone_surrogates(const char *s, size_t n, size_t *out_n, int *nmarked)
-{
-    char *o = malloc(n * 3 + 1);
-    size_t k = 0;
-    *nmarked = 0;
-    for (size_t i = 0; i < n;) {
-        if (s[i] != '\\' || i + 1 >= n) { o[k++] = s[i++]; continue; }
-        if (s[i + 1] != 'u') { o[k++] = s[i++]; o[k++] = s[i++]; continue; }
-        int v = esc_value(s, n, i);
-        bool lone = false;
-        if (v >= 0xD800 && v <= 0xDBFF) {
-            int lo = i + 7 < n && s[i + 6] == '\\' && s[i + 7] == 'u' ? esc_value(s, n, i + 6) : -1;
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                memcpy(o + k, s + i, 12);
-                k += 12;
-                i += 12;
-                continue;
-            }
-            lone = true;
-        } else if (v >= 0xDC00 && v <= 0xDFFF) {
-            lone = true;
-        }
-        if (lone) {
-            k += (size_t)sprintf(o + k, "\\udbff\\udffd%04x", v);
-            (*nmarked)++;
-        } else {
-            memcpy(o + k, s + i, 6);
-            k += 6;
-        }
-        i += 6;
-    }
-    *out_n = k;
-    return o;
-}
-
-static json_t *load_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)sz + 1);
-    if ((long)fread(buf, 1, (size_t)sz, f) != sz) fail_msg("cannot read %s", path);
-    fclose(f);
-    size_t n;
-    int marked;
-    char *m = mark_lone_surrogates(buf, (size_t)sz, &n, &marked);
-    free(buf);
-    json_error_t err;
-    json_t *root = json_loadb(m, n, JSON_ALLOW_NUL, &err);
-    free(m);
-    if (!root) fail_msg("%s: jansson: %s (line %d)", path, err.text, err.line);
-    return root;
-}
+#include "vectors.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char MARK[] = "\xf4\x8f\xbf\xbd";
+static const char MARK[] = VECTORS_MARK;
 
 static bool has_marker(const char *s, size_t n)
 {
@@ -468,25 +383,11 @@ struct tally {
     int total, match, rej_split, rej_odd, split_match;
 };
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static void test_vectors(void **state)
 {
     (void)state;
-    const char *dir = vectors_dir();
-    DIR *dd = opendir(dir);
-    if (!dd) fail_msg("vector directory %s missing (set RINGROOM_VECTORS)", dir);
-    char *names[256];
-    int nn = 0;
-    struct dirent *de;
-    while ((de = readdir(dd)) && nn < 256) {
-        size_t l = strlen(de->d_name);
-        if (l > 5 && !strcmp(de->d_name + l - 5, ".json") && strcmp(de->d_name, "manifest.json"))
-            names[nn++] = strdup(de->d_name);
-    }
-    closedir(dd);
-    if (nn == 0) fail_msg("no vector files in %s", dir);
-    qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    char **names;
+    size_t nn = vectors_names("", &names);
 
     struct ws w;
     ot_op *ops[] = { &w.a, &w.b, &w.c, &w.d, &w.e };
@@ -496,15 +397,12 @@ static void test_vectors(void **state)
     memset(t, 0, sizeof t);
     int failures = 0, grand = 0, expected_total = 0;
 
-    for (int f = 0; f < nn; f++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[f]);
-        json_t *root = load_file(path);
+    for (size_t f = 0; f < nn; f++) {
+        json_t *root = vectors_load(names[f]);
         json_t *vecs = json_object_get(root, "vectors");
         size_t cnt = json_array_size(vecs);
-        if (cnt == 0) fail_msg("%s: 0 vectors", path);
         if ((json_int_t)cnt != json_integer_value(json_object_get(root, "count")))
-            fail_msg("%s: header count %lld != %zu vectors", path,
+            fail_msg("%s: header count %lld != %zu vectors", names[f],
                      (long long)json_integer_value(json_object_get(root, "count")), cnt);
         expected_total += (int)cnt;
         int f_match = 0, f_rej = 0, f_fail = failures;
@@ -547,10 +445,10 @@ static void test_vectors(void **state)
         printf("  %-26s %4zu vectors: %4d match ot.js, %3d rejected by design, %d FAIL\n", names[f], cnt, f_match,
                f_rej, failures - f_fail);
         json_decref(root);
-        free(names[f]);
     }
-    printf("ot vectors from %s: %d in %d files; by kind (\"match\" includes expected errors "
-           "that we reject too):\n", dir, grand, nn);
+    vectors_names_free(names, nn);
+    printf("ot vectors from %s: %d in %zu files; by kind (\"match\" includes expected errors "
+           "that we reject too):\n", vectors_dir(), grand, nn);
     for (int k = 0; k < NKIND; k++)
         printf("  %-10s %4d: %4d match ot.js (%d of them split_surrogate), %d split_surrogate rejected, "
                "%d odd rejected\n",
