@@ -23,6 +23,7 @@ for seg in 64MiB 1GiB; do
 done
 SERVER_ARGS="$BASE_ARGS"
 finish "checkpoint: chat with $SIZE-byte messages at $RATE msgs/s, 64 MiB vs 1 GiB segments" 2 "step"
+rm -f "$OUT/latency.png"      # latency against offered load: both steps have the same load
 {
     echo
     echo "Checkpoints that removed segments during each step (all its runs; server log lines \`removed N old segments\`):"
