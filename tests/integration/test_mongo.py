@@ -36,6 +36,7 @@ from harness import Server, free_port  # noqa: E402
 import test_persistence  # noqa: E402  (a module: its KillNine is not collected again here)
 from test_persistence import (ELEMENT_UPDATES, ELEMENT_WINNERS, apply_op, full_history, history, joined_elements,  # noqa: E402
                               put_elements, replay, utf16_len)
+from test_rooms import Client  # noqa: E402
 
 import pymongo  # noqa: E402
 import websockets  # noqa: E402
@@ -333,45 +334,32 @@ class MongoFencing(MongoBase):
         MongoDB holds A's op only. A restart of B loads A's revision and B edits again."""
         self.congo = Congo().start()
 
-        async def recv_type(ws, want, timeout=10):
-            while True:
-                m = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-                if m["type"] in want:
-                    return m
-
-        async def join(srv, user):
-            ws = await websockets.connect(srv.ws_url(), open_timeout=5)
-            await ws.send(json.dumps({"type": "join", "room": "shared", "user": {"id": user}}))
-            return ws, await recv_type(ws, ("joined",))
-
         async def a_commits(a):
-            ws, j = await join(a, "alice")
-            self.assertEqual(j["rev"], 0)
-            await ws.send(json.dumps({"type": "op", "rev": 0, "op": ["from A"]}))
-            self.assertEqual(await recv_type(ws, ("ack", "error")), {"type": "ack", "rev": 1})
-            await ws.close()
+            alice = await Client.connect(a, "shared", "alice")
+            self.assertEqual(alice.joined["rev"], 0)
+            await alice.send({"type": "op", "rev": 0, "op": ["from A"]})
+            self.assertEqual(await alice.recv_type("ack"), {"type": "ack", "rev": 1})
+            await alice.close()
 
         async def b_conflicts(b):
-            watcher, _ = await join(b, "watcher")
-            ws, j = await join(b, "bob")
-            self.assertEqual(j["rev"], 0, "B does not know A's revision")
-            await ws.send(json.dumps({"type": "op", "rev": 0, "op": ["from B"]}))
-            m = await recv_type(ws, ("ack", "error"))
-            self.assertEqual((m["type"], m.get("code")), ("error", "store-conflict"), m)
-            await ws.send(json.dumps({"type": "op", "rev": 0, "op": ["again"]}))
-            m = await recv_type(ws, ("ack", "error"))
-            self.assertEqual((m["type"], m.get("code")), ("error", "store-conflict"), m)
+            watcher = await Client.connect(b, "shared", "watcher")
+            bob = await Client.connect(b, "shared", "bob")
+            self.assertEqual(bob.joined["rev"], 0, "B does not know A's revision")
+            m = await bob.error({"type": "op", "rev": 0, "op": ["from B"]}, timeout=10)
+            self.assertEqual(m.get("code"), "store-conflict", m)
+            m = await bob.error({"type": "op", "rev": 0, "op": ["again"]})
+            self.assertEqual(m.get("code"), "store-conflict", m)
             with self.assertRaises(asyncio.TimeoutError):       # the op was never broadcast
-                await recv_type(watcher, ("op",), timeout=0.5)
-            await ws.close()
+                await watcher.recv_type("op", timeout=0.5)
+            await bob.close()
             await watcher.close()
 
         async def b_edits(b):
-            ws, j = await join(b, "bob")
-            self.assertEqual((j["rev"], j["doc"]), (1, "from A"))
-            await ws.send(json.dumps({"type": "op", "rev": 1, "op": [6, "+B"]}))
-            self.assertEqual(await recv_type(ws, ("ack", "error")), {"type": "ack", "rev": 2})
-            await ws.close()
+            bob = await Client.connect(b, "shared", "bob")
+            self.assertEqual((bob.joined["rev"], bob.joined["doc"]), (1, "from A"))
+            await bob.send({"type": "op", "rev": 1, "op": [6, "+B"]})
+            self.assertEqual(await bob.recv_type("ack"), {"type": "ack", "rev": 2})
+            await bob.close()
 
         with self.server(threads=1) as a, self.server(threads=1) as b:
             asyncio.run(a_commits(a))

@@ -43,18 +43,13 @@ function enforceUniqueIndexes(storage) {
     const inner = storage[name].bind(storage);
     storage[name] = (...args) => around(inner, ...args);
   };
-  for (const name of ['saveIndex', 'dropIndex', 'dropCollection', 'renameCollection']) {
-    wrap(name, async (inner, db, coll, ...rest) => {
-      const r = await inner(db, coll, ...rest);
+  for (const name of ['saveIndex', 'dropIndex', 'dropCollection', 'renameCollection', 'dropDatabase']) {
+    wrap(name, async (inner, ...args) => {
+      const r = await inner(...args);
       engines.clear();
       return r;
     });
   }
-  wrap('dropDatabase', async (inner, db) => {
-    const r = await inner(db);
-    engines.clear();
-    return r;
-  });
   wrap('insertOne', async (inner, db, coll, doc) => {
     if (!doc._id) doc._id = new congodb.ObjectId();
     const e = engine(db, coll);
