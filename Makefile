@@ -1,10 +1,26 @@
-# ringroom build. Variants:
-#   make                 optimised build:     build/ringroom, build/ringload, build/tests/*
-#   make VARIANT=asan    ASan + UBSan build:  build/asan/ringroom, build/asan/ringload, build/asan/tests/*
+# ringroom build.
+#
+#   make                 the programs, optimised: build/ringroom, build/ringload
+#   make units           the test programs: cmocka unit tests and helpers in build/tests/
+#                        (needs the test packages: ./build.sh deps --test)
+#   make check           units, then run the unit tests
+#   make VARIANT=asan    the same targets with ASan + UBSan, in build/asan/
 #   make fuzz            libFuzzer targets (clang): build/fuzz/*
-# Sources are discovered: every src/**/*.c except src/main.c is linked into the server and
-# into every unit test; every tests/unit/test_*.c is one cmocka test binary (with the
-# helpers of tests/unit/vectors.c).
+#
+# The default target needs only the server's packages (build.sh's BUILD_PACKAGES): a fresh
+# machine builds and runs the programs without cmocka, jansson, clang or node
+# (tests/build/fresh_build.sh proves it).
+#
+# What links what:
+#   libringbase.a   the code shared by the server, ringload, the tests and the fuzzers:
+#                   log, utf8, json, ws, http, ot, doc, outq, config, wire. Needs only
+#                   http-parser, OpenSSL's libcrypto and libm.
+#   libringserver.a the rest of src/ except main.c (rooms, connections, cores, the stores).
+#   ringroom        main.o + both archives + liburing, libmongoc, libbson, pthreads.
+#   ringload        loadgen/*.o + libringbase.a + liburing: no server code, no libmongoc.
+#   unit tests      test_X.o + both archives: the linker takes from an archive only the
+#                   objects a test calls, and --as-needed drops the libraries it does not.
+#   fuzz targets    their source + the base sources (clang, -fsanitize=fuzzer).
 
 VARIANT ?= release
 CC ?= cc
@@ -19,11 +35,17 @@ endif
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers \
                -D_GNU_SOURCE -Isrc -Iloadgen -MMD -MP
 CFLAGS_ALL := $(CFLAGS_BASE) $(VFLAGS) $(CFLAGS)
-LIBS := -luring -lhttp_parser -lcrypto -lhiredis -lmongoc-1.0 -lbson-1.0 -lpthread -lm
 MONGO_CFLAGS := $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
 
-SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-OBJ := $(SRC:%.c=$(OUT)/obj/%.o)
+BASE_LIBS := -lhttp_parser -lcrypto -lm
+SERVER_LIBS := -luring -lmongoc-1.0 -lbson-1.0 -lpthread $(BASE_LIBS)
+LOADGEN_LIBS := -luring $(BASE_LIBS)
+TEST_LIBS := -Wl,--as-needed $(SERVER_LIBS) -lcmocka -ljansson
+
+BASE_SRC := $(addprefix src/,log.c utf8.c json.c ws.c http.c ot.c doc.c outq.c config.c wire.c)
+SERVER_SRC := $(filter-out src/main.c $(BASE_SRC),$(shell find src -name '*.c' | sort))
+BASE_LIB := $(OUT)/libringbase.a
+SERVER_LIB := $(OUT)/libringserver.a
 LOADGEN_SRC := $(shell find loadgen -name '*.c' 2>/dev/null | sort)
 LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -36,13 +58,24 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-.PHONY: all units fuzz clean
-all: $(OUT)/ringroom $(if $(LOADGEN_SRC),$(OUT)/ringload) units $(HELPER_BIN)
-units: $(UNIT_BIN)
+.PHONY: all programs units check fuzz clean
+all: programs
+programs: $(OUT)/ringroom $(if $(LOADGEN_SRC),$(OUT)/ringload)
+units: $(UNIT_BIN) $(HELPER_BIN)
+check: units
+	@rc=0; for t in $(UNIT_BIN); do echo "--- $$t"; $$t || rc=1; done; exit $$rc
 
 $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(MONGO_CFLAGS) -c $< -o $@
+
+$(BASE_LIB): $(BASE_SRC:%.c=$(OUT)/obj/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SERVER_LIB): $(SERVER_SRC:%.c=$(OUT)/obj/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 # The version is compiled into main.o only (a new commit does not rebuild everything), and
 # main.o is rebuilt whenever `git describe` changes.
@@ -52,25 +85,25 @@ $(OUT)/obj/src/main.o: src/main.c $(VERSION_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(MONGO_CFLAGS) -DRINGROOM_VERSION='"$(GIT_VERSION)"' -c $< -o $@
 
-$(OUT)/ringroom: $(OUT)/obj/src/main.o $(OBJ)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+$(OUT)/ringroom: $(OUT)/obj/src/main.o $(SERVER_LIB) $(BASE_LIB)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(SERVER_LIBS)
 
-$(OUT)/ringload: $(LOADGEN_OBJ) $(OBJ)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+$(OUT)/ringload: $(LOADGEN_OBJ) $(BASE_LIB)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LOADGEN_LIBS)
 
-$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB_OBJ) $(OBJ)
+$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB_OBJ) $(SERVER_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS) -lcmocka -ljansson
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(TEST_LIBS)
 
-$(OUT)/tests/%: $(OUT)/obj/tests/helpers/%.o $(OBJ)
+$(OUT)/tests/%: $(OUT)/obj/tests/helpers/%.o $(BASE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LIBS)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(BASE_LIBS)
 
-# libFuzzer targets: clang only, ASan + UBSan, linked against the sources they exercise.
+# libFuzzer targets: clang only, ASan + UBSan, every parser the fuzzers reach is in the base.
 FUZZ_FLAGS := $(filter-out -MMD -MP,$(CFLAGS_BASE)) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-build/fuzz/%: tests/fuzz/%.c $(SRC)
+build/fuzz/%: tests/fuzz/%.c $(BASE_SRC)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) $(MONGO_CFLAGS) $(filter %.c,$^) -o $@ $(LIBS)
+	clang $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ $(BASE_LIBS)
 fuzz: $(FUZZ_BIN)
 
 clean:

@@ -7,7 +7,6 @@
 #include "rl_slo.h"
 #include "rl_stats.h"
 #include "rl_workers.h"
-#include "store/mongo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +19,6 @@ int main(int argc, char **argv)
 {
     struct rl_opts o;
     char err[512];
-    mongo_unlink_counters_file();
     int r = rl_opts_parse(&o, argc, argv, err, sizeof err);
     if (r == RL_OPTS_EXIT) return 0;
     if (r == RL_OPTS_ERROR) {
