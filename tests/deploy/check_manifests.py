@@ -211,7 +211,11 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
         bad(where, "PodDisruptionBudget ringroom missing or not selecting the pods")
 
     # --- StatefulSets + their headless Services, NetworkPolicy ports
-    for name, port in (("redis", 6379), ("mongodb", 27017)):
+    # No Redis until ringroom has a Redis link: a backing service nothing talks to is not deployed.
+    for kind in ("StatefulSet", "Service", "NetworkPolicy"):
+        if "redis" in by.get(kind, {}):
+            bad(where, f"{kind} redis deployed, but ringroom does not talk to Redis")
+    for name, port in (("mongodb", 27017),):
         ss = by.get("StatefulSet", {}).get(name)
         if not ss:
             bad(where, f"no StatefulSet {name}")
