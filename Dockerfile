@@ -11,18 +11,18 @@
 # Kubernetes ignores it (it uses the probes in k8s/base/deployment.yaml).
 ARG BASE=debian:bookworm
 
-# ---- build: the toolchain and -dev packages of build.sh's BUILD_PACKAGES (curl excepted)
+# ---- build: the toolchain and -dev packages of build.sh's BUILD_PACKAGES
 FROM ${BASE} AS build
 ARG VERSION=unknown
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config liburing-dev \
-        libhttp-parser-dev libssl-dev libjsmn-dev libhiredis-dev libmongoc-dev libbson-dev \
+        libhttp-parser-dev libssl-dev libjsmn-dev libmongoc-dev libbson-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Only the server: `./build.sh build` would also build ringload and the cmocka unit tests,
-# whose libraries are test packages. The runtime package list is derived from what the
+# Only the server (the default target would also build ringload, which the image does not
+# ship). The runtime package list is derived from what the
 # binary really links (ldd -> dpkg -S), so a new library in the Makefile needs no edit here.
 RUN make -j"$(nproc)" build/ringroom GIT_VERSION="${VERSION}" \
  && build/ringroom --version \

@@ -16,8 +16,20 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 mkdir -p tests/artifacts
 
+# Suites that read the sibling ../shared/ folder (laid beside the clone, as in CI) stop at once
+# with one line naming what is missing, instead of failing case by case.
+needs() {   # needs PATH WHAT
+    [[ -e $1 ]] || { echo "tests/run.sh: $SUITE needs $1 ($2)"; return 1; }
+}
+
+# `./build.sh run` on a machine without the test packages (they are hidden, not removed)
+suite_fresh() {
+    $PY tests/build/fresh_build.py
+}
+
 suite_unit() {
     local t rc=0
+    needs "$RINGROOM_VECTORS" "ot.js test vectors; set RINGROOM_VECTORS to use another copy" || return 1
     for t in build/asan/tests/test_*; do
         [[ -x "$t" ]] || continue
         echo "--- $t"
@@ -74,10 +86,11 @@ suite_fuzz() {
 suite_deploy() {
     # k8s manifests, alerts, dashboards, Dockerfile, seccomp profile; live /metrics + Prometheus
     # (optimised build: the live step is a load). tests/deploy/run.sh lists its steps.
+    needs ../shared/tools "the Kubernetes schema bundle and the dashboard checker" || return 1
     RINGROOM_BIN=build/ringroom tests/deploy/run.sh
 }
 
-ALL=(unit integration conformance node browser fuzz deploy)
+ALL=(fresh unit integration conformance node browser fuzz deploy)
 SUITES=("$@")
 [[ ${#SUITES[@]} -eq 0 ]] && SUITES=("${ALL[@]}")
 
@@ -87,6 +100,7 @@ for s in "${SUITES[@]}"; do
     declare -F "suite_$s" >/dev/null || { echo "unknown suite: $s (have: ${ALL[*]})"; exit 2; }
     printf '\n\033[1m=== %s\033[0m\n' "$s"
     start=$(date +%s)
+    SUITE=$s
     if "suite_$s"; then RESULT[$s]=pass; else RESULT[$s]=FAIL; failed=1; fi
     TIME[$s]=$(( $(date +%s) - start ))
 done

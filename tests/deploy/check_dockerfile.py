@@ -191,7 +191,7 @@ def lint(dockerfile):
 
     # build stage packages vs build.sh
     m = re.search(r"BUILD_PACKAGES=\(([^)]*)\)", open(os.path.join(ROOT, "build.sh")).read())
-    want = set(m.group(1).split()) - {"curl"} if m else set()
+    want = set(m.group(1).split()) if m else set()
     build = stages[0]
     installed = set()
     for _, op, rest in build["ins"]:
