@@ -205,7 +205,7 @@ def loadtest():
     b.panel("timeseries", "Server CPU µs per message in",
             [(f"1e6 * sum(rate(process_cpu_seconds_total{J}[{RI}])) / {rate('ringroom_messages_received_total')}",
               "µs CPU / message in")], unit="µs",
-            description="Whole-process CPU (all cores) divided by received messages; compare with DESIGN.md's 8.4 µs target.")
+            description="Whole-process CPU (all cores) divided by received messages; compare with the server µs/rx column of RESULTS.md's echo table.")
     b.panel("timeseries", "Server CPU µs per delivery",
             [(f"1e6 * sum(rate(process_cpu_seconds_total{J}[{RI}])) / "
               f"({rate('ringroom_messages_sent_total')})", "µs CPU / message out")], unit="µs")
