@@ -5,7 +5,7 @@ Autobahn|Testsuite cannot run here (no Docker, no Python 2), so this follows its
 (1.x-7.x, 9.x with bounded sizes, 10.x) with frames written by hand: every client frame is
 masked with a random key, and the bytes of each case go out in random TCP splits (some cases
 byte by byte), so the server's parser is exercised independently of segmentation. Section
-"R" holds ringroom's own traps from DESIGN.md (64-bit length with the top bit set, --max-frame
+"R" holds ringroom's own traps from docs/protocol.md (64-bit length with the top bit set, --max-frame
 and --max-message limits -> 1009, unmasked frames, the full set of close codes).
 
 Each case checks what comes back: echoed messages, pongs, the close code (1002 protocol
@@ -837,8 +837,8 @@ for _k, _code in enumerate([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011
         _close_case(close_payload(_code), [_code]))
 for _k, _code in enumerate([0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999], start=1):
     case(f"7.9.{_k}", f"close with invalid code {_code}", "close 1002")(_close_case(close_payload(_code), [1002]))
-case("7.13.1", "close with code 5000", "close 1002 (DESIGN.md: >= 5000 is invalid)")(_close_case(close_payload(5000), [1002]))
-case("7.13.2", "close with code 65535", "close 1002 (DESIGN.md: >= 5000 is invalid)")(_close_case(close_payload(65535), [1002]))
+case("7.13.1", "close with code 5000", "close 1002 (docs/protocol.md: >= 5000 is invalid)")(_close_case(close_payload(5000), [1002]))
+case("7.13.2", "close with code 65535", "close 1002 (docs/protocol.md: >= 5000 is invalid)")(_close_case(close_payload(65535), [1002]))
 
 
 # 9.x limits/performance (sizes reduced from Autobahn's 16 MiB maximum so the suite stays fast)
@@ -899,7 +899,7 @@ def _c10_1_1(c):
     _big_frag(OP_TEXT, 65536, 1300)(c)
 
 
-# R.x ringroom's own traps (DESIGN.md section 3)
+# R.x ringroom's own traps (docs/protocol.md, "WebSocket level")
 @case("R.1.1", "text frame with a 64-bit length whose top bit is set", "close 1002")
 def _r1_1(c):
     c.send(frame(OP_TEXT, b"", length=(1 << 63) | 5, len_form=64))   # header (with mask key) only
@@ -1161,13 +1161,13 @@ def write_markdown(results, seed, binpath, elapsed, complete):
         "UTF-8 decoder sequences; 6.24 sends the same sequences as 1-octet fragments), 7.x closing,",
         "9.x large messages (Autobahn's sizes: up to 16 MiB in one frame, 4 MiB fragmented, 1 MiB",
         "in small TCP chops), 10.x auto-fragmentation, and R.x for ringroom's own traps from",
-        "DESIGN.md (64-bit length top bit, masking, close codes, and the 1009 limits on a second",
+        "docs/protocol.md (64-bit length top bit, masking, close codes, and the 1009 limits on a second",
         f"server started with `--max-frame {LIMIT_FRAME} --max-message {LIMIT_MESSAGE}`). The main server runs",
         "with `--threads 2`; R.4.x use a server with default limits.",
         "",
         "Every client frame is masked with a random key and the bytes go out in random TCP splits",
         "(TCP_NODELAY) unless the case says otherwise (octet-wise = one byte per send). Expected",
-        "results follow RFC 6455 and DESIGN.md: 1002 for protocol errors, 1007 for invalid UTF-8 in",
+        "results follow RFC 6455 and docs/protocol.md: 1002 for protocol errors, 1007 for invalid UTF-8 in",
         "text (failing fast, before the rest of the message is sent), 1009 for over-limit frames or",
         "messages, a valid close code echoed back, and the server closing TCP after the close",
         "handshake. Unlike Autobahn's non-strict grading, a case here either passes or fails;",
