@@ -11,7 +11,8 @@
  * in turn. Revisions are checked: every `ack` and `op` must carry the client's revision + 1.
  *
  * Measured: ack latency (scheduled time of the first edit in an op -> its `ack`, in
- * st->ack) and remote-apply latency (the same scheduled time -> another editor applied the
+ * st->ack), the edits each acked op carried (st->ot_edits_acked: edits - edits acked are
+ * the edits not acknowledged when the run ended) and remote-apply latency (the same scheduled time -> another editor applied the
  * op, in st->lat). `expected` counts the remote applications each sent op should cause
  * (members joined - 1), `received` those that happened. At the end (after the drain, with
  * every connection still open) each room's document is fetched with GET /rooms/<room> and
@@ -57,6 +58,7 @@ struct otc {
     ot_op out, buf;               /* outstanding (in flight) and buffered ops */
     bool has_out, has_buf;
     uint64_t out_sched, buf_sched;    /* scheduled time of the first edit in each */
+    uint32_t out_edits, buf_edits;    /* edits composed into each (ot.edits_acked) */
     int64_t rev;                  /* revisions the client has seen (ot.js Client.revision) */
     int64_t out_base;             /* the revision the outstanding op was sent at */
     char *sent;                   /* --acked-log: the outstanding op's JSON as sent */
@@ -355,14 +357,17 @@ static void edit(struct rl_run *r, struct rl_conn *c, uint64_t sched)
     if (!o->has_out) {
         ot_op_swap(&o->out, &s->edit);
         o->out_sched = sched;
+        o->out_edits = 1;
         send_out(r, c);
     } else if (!o->has_buf) {
         ot_op_swap(&o->buf, &s->edit);
         o->buf_sched = sched;
+        o->buf_edits = 1;
         o->has_buf = true;
     } else {
         if (ot_compose(&o->buf, &s->edit, &s->t1)) return broken(r, c, "compose of the buffer failed");
         ot_op_swap(&o->buf, &s->t1);
+        o->buf_edits++;
     }
 }
 
@@ -431,6 +436,7 @@ static void on_ack(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg 
     if (!o->has_out) return broken(r, c, "ack with no op in flight");
     if (!check_rev(r, c, m)) return;
     r->st->ot_acks++;
+    r->st->ot_edits_acked += o->out_edits;
     if (logging(r)) log_ack(r, c);
     if (rl_run_measured(r, o->out_sched)) rl_hist_record(&r->st->ack, now > o->out_sched ? now - o->out_sched : 0);
     o->ring[o->ring_next++ % ACK_RING] = (struct acked){ o->rev, o->out_sched };
@@ -438,6 +444,7 @@ static void on_ack(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg 
     if (o->has_buf) {
         ot_op_swap(&o->out, &o->buf);
         o->out_sched = o->buf_sched;
+        o->out_edits = o->buf_edits;
         o->has_buf = false;
         send_out(r, c);
     }

@@ -297,6 +297,7 @@ int rl_report_json(const struct rl_report *rep, const char *path)
         kv_u(&w, "mismatches", st->ot_mismatches, &g);
         kv_b(&w, "converged", st->ot_docs > 0 && st->ot_docs_ok == st->ot_docs && !st->ot_mismatches, &g);
         kv_u(&w, "edits", st->ot_edits, &g);
+        kv_u(&w, "edits_acked", st->ot_edits_acked, &g);
         kv_u(&w, "ops", st->ot_ops, &g);
         kv_u(&w, "acks", st->ot_acks, &g);
         kv_u(&w, "remote_ops", st->ot_remote_ops, &g);
@@ -451,8 +452,9 @@ void rl_report_human(const struct rl_report *rep, FILE *out)
         }
     fprintf(out, "%s\n", any ? "" : " none");
     if (o->scenario == RL_SC_OT)
-        fprintf(out, "  OT: %" PRIu64 " edits in %" PRIu64 " ops, %" PRIu64 "/%" PRIu64 " documents converged%s\n",
-                st->ot_edits, st->ot_ops, st->ot_docs_ok, st->ot_docs, st->ot_mismatches ? " -- MISMATCH" : "");
+        fprintf(out, "  OT: %" PRIu64 " edits in %" PRIu64 " ops, %" PRIu64 " edits acked, %" PRIu64 "/%" PRIu64
+                " documents converged%s\n", st->ot_edits, st->ot_ops, st->ot_edits_acked, st->ot_docs_ok, st->ot_docs,
+                st->ot_mismatches ? " -- MISMATCH" : "");
     const struct rl_server_obs *srv = rep->srv;
     if (srv && srv->pid) {
         if (!srv->ok)

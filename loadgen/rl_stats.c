@@ -59,7 +59,7 @@ void rl_stats_merge(struct rl_stats *d, const struct rl_stats *s)
     ADD(sent); ADD(expected); ADD(received); ADD(duplicates); ADD(reordered); ADD(untracked);
     ADD(other_msgs); ADD(sent_all); ADD(received_all); ADD(bytes_sent); ADD(bytes_received);
     ADD(late_sends);
-    ADD(ot_edits); ADD(ot_ops); ADD(ot_acks); ADD(ot_remote_ops); ADD(ot_docs); ADD(ot_docs_ok); ADD(ot_mismatches);
+    ADD(ot_edits); ADD(ot_edits_acked); ADD(ot_ops); ADD(ot_acks); ADD(ot_remote_ops); ADD(ot_docs); ADD(ot_docs_ok); ADD(ot_mismatches);
     ADD(client_cpu_ns);
 #undef ADD
     for (int i = 0; i < RL_ERR_COUNT; i++) d->errors[i] += s->errors[i];

@@ -48,7 +48,7 @@ struct rl_stats {
     /* schedule */
     uint64_t late_sends;
     /* ot */
-    uint64_t ot_edits, ot_ops, ot_acks, ot_remote_ops, ot_docs, ot_docs_ok, ot_mismatches;
+    uint64_t ot_edits, ot_edits_acked, ot_ops, ot_acks, ot_remote_ops, ot_docs, ot_docs_ok, ot_mismatches;
     /* failures */
     uint64_t errors[RL_ERR_COUNT];
     struct rl_server_err server_errors[RL_SERVER_ERR_SLOTS];
