@@ -11,13 +11,14 @@
  * in turn. Revisions are checked: every `ack` and `op` must carry the client's revision + 1.
  *
  * Measured: ack latency (scheduled time of the first edit in an op -> its `ack`, in
- * st->ack), the edits each acked op carried (st->ot_edits_acked: edits - edits acked are
- * the edits not acknowledged when the run ended) and remote-apply latency (the same scheduled time -> another editor applied the
- * op, in st->lat). `expected` counts the remote applications each sent op should cause
- * (members joined - 1), `received` those that happened. At the end (after the drain, with
- * every connection still open) each room's document is fetched with GET /rooms/<room> and
- * every member's document and revision must equal the server's: any mismatch fails the run
- * (exit 1); with the server gone the GET fails and counts the same way.
+ * st->ack), the edits each acked op carried (st->ot_edits_acked; edits - edits acked were
+ * not acknowledged when the run ended) and remote-apply latency (the same scheduled time ->
+ * another editor applied the op, in st->lat). `expected` counts the remote applications
+ * each sent op should cause (members joined - 1), `received` those that happened. At the
+ * end (after the drain, with every connection still open) each room's document is fetched
+ * with GET /rooms/<room> and every member's document and revision must equal the server's:
+ * any mismatch fails the run (exit 1); with the server gone the GET fails and counts the
+ * same way.
  *
  * --acked-log FILE: every ack, and every op received from another editor, appends one JSON
  * line to FILE with one write(2) as soon as it is read (so a ringload that is interrupted or
