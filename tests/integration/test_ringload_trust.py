@@ -42,7 +42,7 @@ def setUpModule():
     RINGLOAD = binary("RINGLOAD_BIN", "build/ringload")
     TRUST = os.environ.get("TRUST_SERVER_BIN") or os.path.join(os.path.dirname(RINGLOAD), "tests", "trust_server")
     if not os.path.exists(TRUST):
-        raise RuntimeError(f"{TRUST} not built (make builds tests/helpers/*.c)")
+        raise RuntimeError(f"{TRUST} not built (`make units` builds tests/helpers/*.c)")
 
 
 class TrustServer:
