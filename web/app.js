@@ -1,5 +1,5 @@
 // ringroom demo page: a shared plain-text editor, presence, cursors and chat over /ws
-// (protocol v1, docs/DESIGN §3). Plain JavaScript, no build step. OT is ot.js's own code
+// (protocol v1, docs/protocol.md). Plain JavaScript, no build step. OT is ot.js's own code
 // (/vendor/ot.js, served by ringroom): ot.Client keeps the Synchronized / AwaitingConfirm /
 // AwaitingWithBuffer states (one op in flight, later edits composed into a buffer, incoming ops
 // transformed against both), ot.TextOperation does apply/compose/transform and ot.Selection
