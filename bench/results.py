@@ -3,6 +3,7 @@
 
     bench/results.py md  DIR_OR_FILES... [--title T]   a Markdown section on stdout
     bench/results.py dat DIR_OR_FILES...               whitespace table for gnuplot on stdout
+                                                       (bench/plot.sh reads its columns)
 
 A directory stands for every *.json under it (recursively). Reports are grouped by "label"
 (the file's parent directory name, which the bench scripts set to the step, e.g.
@@ -98,8 +99,11 @@ def summary(label, rs):
         s[k] = med([lat(r).get(k) for r in rs])
     s["p999"] = worst([lat(r).get("p999") for r in rs])
     s["max"] = worst([lat(r).get("max") for r in rs])
-    s["ack_p50"] = med([lat(r, "ack_latency_us").get("p50") for r in rs if r.get("ack_latency_us")])
-    s["ack_p99"] = med([lat(r, "ack_latency_us").get("p99") for r in rs if r.get("ack_latency_us")])
+    acks = [lat(r, "ack_latency_us") for r in rs if r.get("ack_latency_us")]
+    for k in ("p50", "p90", "p99"):
+        s["ack_" + k] = med([a.get(k) for a in acks])
+    s["ack_p999"] = worst([a.get("p999") for a in acks])
+    s["ack_max"] = worst([a.get("max") for a in acks])
     s["loss"] = worst([r.get("loss_ratio") for r in rs])
     s["errors"] = worst([(r.get("errors") or {}).get("total") for r in rs])
     s["late"] = med([(r.get("schedule") or {}).get("late_sends") for r in rs])
@@ -162,8 +166,10 @@ def md(reports, title):
 
 
 def dat(reports):
+    # columns 1-14 as bench/plot.sh has always read them; 15 on appended (RSS in bytes)
     cols = ["label", "target", "achieved", "rx", "p50", "p90", "p99", "p999", "max", "loss", "srv_cpu",
-            "srv_us_rx", "cli_us", "srv_sys_rx"]
+            "srv_us_rx", "cli_us", "srv_sys_rx", "conns", "rss_conn", "ack_p50", "ack_p90", "ack_p99",
+            "ack_p999", "ack_max"]
     lines = ["# " + " ".join(cols) + "   (latency in microseconds)"]
     for label, rs in group(reports):
         s = summary(label, rs)
