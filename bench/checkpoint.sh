@@ -22,8 +22,8 @@ for seg in 64MiB 1GiB; do
     echo $(( ${after:-0} - ${before:-0} )) >"$OUT/segments-$seg/removals.txt"
 done
 SERVER_ARGS="$BASE_ARGS"
-finish "checkpoint: chat with $SIZE-byte messages at $RATE msgs/s, 64 MiB vs 1 GiB segments" 2 "step"
-rm -f "$OUT/latency.png"      # latency against offered load: both steps have the same load
+# no latency-against-load plot (bench/plot.sh knows the campaign): both steps have the same load
+finish "checkpoint: chat with $SIZE-byte messages at $RATE msgs/s, 64 MiB vs 1 GiB segments"
 {
     echo
     echo "Checkpoints that removed segments during each step (all its runs; server log lines \`removed N old segments\`):"

@@ -136,7 +136,7 @@ finish() {
     local title=$1 xcol=${2:-2} xlabel=${3:-"offered rate (msgs/s)"}
     $PY "$BENCH_DIR/results.py" dat "$OUT" >"$OUT/summary.dat" || true
     $PY "$BENCH_DIR/results.py" md "$OUT" --title "$title ($(date -u +%Y-%m-%d))" >"$OUT/RESULTS.md" || true
-    "$BENCH_DIR/plot.sh" "$OUT" "$title" "$xcol" "$xlabel" || log "plotting failed (is gnuplot-nox installed?)"
+    "$BENCH_DIR/plot.sh" "$OUT" "$title" "$xcol" "$xlabel" || log "plotting failed (see above): a plot is missing"
     log "done: $OUT/RESULTS.md"
     cat "$OUT/RESULTS.md" >&2 || true
 }
