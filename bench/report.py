@@ -1,12 +1,17 @@
 #!/usr/bin/python3
 """report.py: RESULTS.md from one bench/all.sh results directory.
 
-    bench/report.py bench/results/all-UTCDATE [--elapsed SECONDS] > RESULTS.md
+    bench/report.py bench/results/all-UTCDATE [--elapsed SECONDS] [--plots DIR] > RESULTS.md
+
+--plots DIR copies the plots there instead of docs/results/ (to try report.py out without
+touching the project's plots).
 
 Every figure comes from the campaign directories (ringload JSON reports, wrk output,
 meta.txt): the per-campaign sections are the ones bench/results.py wrote when each campaign
-finished, the plots are copied to docs/results/, and the seed targets table is computed here
-from the same reports. Nothing is typed by hand.
+finished, each section's command is bench/all.sh's line for it, the plots bench/plot.sh drew
+are copied to docs/results/ (an empty or missing PNG is never embedded, and an older copy of a
+plot this run did not draw is removed), and the seed targets table is computed here from the
+same reports. Nothing is typed by hand.
 """
 import glob
 import json
@@ -19,29 +24,19 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLOTS = os.path.join(ROOT, "docs", "results")
 
+# campaign directory, section title; the command comes from bench/all.sh's `run` line
 ORDER = [
-    ("echo", "Echo (`/echo`): throughput, latency, server CPU and syscalls per message",
-     "RATES=\"10000 50000 100000\" REPEAT=3 DURATION=10s WARMUP=2s bench/echo.sh"),
-    ("idle", "Idle connections: server memory per connection (one core)",
-     "CONNS_LIST=\"10000 19000\" REPEAT=1 bench/idle.sh"),
-    ("idle-2core", "Idle connections past RLIMIT_NOFILE (two cores, direct descriptors)",
-     "CONNS_LIST=39000 REPEAT=1 SERVER_ARGS=\"--threads 2\" bench/idle.sh"),
-    ("campaign-1m", "campaign-1m: 10,000 connections, rooms of 100, 1M msgs/hour",
-     "REPEAT=1 bench/campaign-1m.sh"),
-    ("chat", "Chat fan-out in rooms of 100: finding the knee",
-     "RATES=\"100 300 1000 3000\" REPEAT=2 DURATION=10s WARMUP=2s bench/chat.sh"),
-    ("ot", "OT: 100 documents x 10 editors (ot.js client rules, convergence checked)",
-     "DOCS=100 EDITORS=10 RATES=\"1 5\" REPEAT=1 DURATION=10s WARMUP=2s bench/ot.sh"),
-    ("ot-hot", "OT: one hot document, 100 editors",
-     "DOCS=1 EDITORS=100 RATES=\"5 20\" REPEAT=1 DURATION=10s WARMUP=2s bench/ot.sh"),
-    ("history", "History: GET /history with wrk",
-     "LIMITS=\"10 100 1000\" CONNECTIONS=\"1 10 50\" DURATION=5s bench/history.sh"),
-    ("fsync", "Durability modes: OT acks with --fsync always, batch, off",
-     "MODES=\"always batch off\" DOCS=100 EDITORS=10 HOT_EDITORS=100 RATE=20 REPEAT=1 DURATION=10s WARMUP=2s bench/fsync.sh"),
-    ("recovery", "Recovery: start-up time with a 1,000,000-op log",
-     "OPS=1000000 bench/recovery.sh"),
-    ("checkpoint", "Online checkpoints: what removing 64 MiB segments costs a core's connections",
-     "REPEAT=3 DURATION=20s WARMUP=2s bench/checkpoint.sh"),
+    ("echo", "Echo (`/echo`): throughput, latency, server CPU and syscalls per message"),
+    ("idle", "Idle connections: server memory per connection (one core)"),
+    ("idle-2core", "Idle connections past RLIMIT_NOFILE (two cores, direct descriptors)"),
+    ("campaign-1m", "campaign-1m: 10,000 connections, rooms of 100, 1M msgs/hour"),
+    ("chat", "Chat fan-out in rooms of 100: finding the knee"),
+    ("ot", "OT: 100 documents x 10 editors (ot.js client rules, convergence checked)"),
+    ("ot-hot", "OT: one hot document, 100 editors"),
+    ("history", "History: GET /history with wrk"),
+    ("fsync", "Durability modes: OT acks with --fsync always, batch, off"),
+    ("recovery", "Recovery: start-up time with a 1,000,000-op log"),
+    ("checkpoint", "Online checkpoints: what removing 64 MiB segments costs a core's connections"),
 ]
 
 
@@ -173,7 +168,25 @@ def to_ms(s):
     return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 
 
-def section(base, name, title, cmd):
+def commands():
+    """NAME -> the command bench/all.sh runs for it (its `run NAME SCRIPT VAR=VALUE...` line)."""
+    cmds = {}
+    try:
+        text = open(os.path.join(ROOT, "bench", "all.sh")).read()
+    except OSError:
+        return cmds
+    for m in re.finditer(r"^run\s+(\S+)\s+(\S+\.sh)\b(.*)$", text, re.M):
+        cmds[m.group(1)] = (m.group(3).strip() + " bench/" + m.group(2)).strip()
+    return cmds
+
+
+# the PNGs bench/plot.sh can leave in a campaign directory, and what each shows
+PLOT_KINDS = [("spectrum", "latency by percentile"), ("latency", "latency against load"),
+              ("rss", "server RSS per connection against connections")]
+PLOT_WHAT = {("fsync", "latency"): "op→ack latency by percentile, one line per --fsync mode"}
+
+
+def section(base, name, title, cmd, plots=PLOTS):
     d = os.path.join(base, name)
     md = os.path.join(d, "RESULTS.md")
     if not os.path.exists(md):
@@ -182,15 +195,24 @@ def section(base, name, title, cmd):
     # drop the campaign's own heading: ours says what and how
     if text and text[0].startswith("## "):
         text = text[1:]
-    out = [f"## {title}", "", f"Command: `{cmd}` (from `bench/all.sh`)", ""]
+    out = [f"## {title}", ""]
+    if cmd:
+        out += [f"Command: `{cmd}` (from `bench/all.sh`)", ""]
     out += text
-    os.makedirs(PLOTS, exist_ok=True)
-    for plot in ("spectrum", "latency"):
+    os.makedirs(plots, exist_ok=True)
+    for plot, what in PLOT_KINDS:
         src = os.path.join(d, f"{plot}.png")
-        if os.path.exists(src):
-            dst = os.path.join(PLOTS, f"{name}-{plot}.png")
-            shutil.copyfile(src, dst)
-            out += ["", f"![{name} {plot}](docs/results/{name}-{plot}.png)"]
+        dst = os.path.join(plots, f"{name}-{plot}.png")
+        if os.path.exists(dst):
+            os.remove(dst)            # a plot this run did not draw must not linger from an older one
+        if not os.path.exists(src):
+            continue
+        if os.path.getsize(src) == 0:
+            print(f"report.py: {src} is empty: not embedded (rerun bench/plot.sh {d})", file=sys.stderr)
+            continue
+        shutil.copyfile(src, dst)
+        what = PLOT_WHAT.get((name, plot), what)
+        out += ["", f"![{name}: {what}]({os.path.relpath(dst, ROOT)})"]
     return "\n".join(out)
 
 
@@ -200,6 +222,7 @@ def main(argv):
         return 2
     base = os.path.abspath(argv[1])
     elapsed = argv[argv.index("--elapsed") + 1] if "--elapsed" in argv else None
+    plots = os.path.abspath(argv[argv.index("--plots") + 1]) if "--plots" in argv else PLOTS
     metas = sorted(glob.glob(os.path.join(base, "*", "meta.txt")))
     meta = open(metas[0]).read() if metas else ""
     host = re.search(r"^host: (.*)$", meta, re.M)
@@ -230,8 +253,9 @@ def main(argv):
         for t, m, ok in rows:
             print(f"| {t} | {m} | {'-' if ok is None else 'yes' if ok else 'no'} |")
         print()
-    for name, title, cmd in ORDER:
-        s = section(base, name, title, cmd)
+    cmds = commands()
+    for name, title in ORDER:
+        s = section(base, name, title, cmds.get(name), plots)
         if s:
             print(s + "\n")
     return 0
