@@ -226,6 +226,7 @@ class Ot(unittest.TestCase):
         self.assertTrue(ot["converged"], out)
         self.assertEqual(ot["mismatches"], 0, out)
         self.assertEqual(ot["edits"], 6000, out)
+        self.assertEqual(ot["edits_acked"], ot["edits"], "every edit is inside an acknowledged op")
         self.assertEqual(ot["acks"], ot["ops"], out)
         self.assertEqual(ot["remote_ops"], ot["ops"] * 9, out)
         self.assertLess(ot["ops"], ot["edits"], "edits made while an op was in flight are composed")
