@@ -4,7 +4,8 @@
 # reports by bench/report.py (no figure is typed by hand). `./build.sh bench` runs this.
 #
 #   echo         1,000 connections, 10K / 50K / 100K msgs/s                  (3 runs a step)
-#   idle         10,000 and 19,000 connections on one core, 39,000 on two     (1 run a step)
+#   idle         1,000 / 2,500 / 5,000 / 10,000 / 19,000 connections on one core,
+#                39,000 on two (1 run a step)
 #   campaign-1m  10,000 connections in rooms of 100, 1M msgs/hour, 120 s       (1 run)
 #   chat         10,000 connections in rooms of 100, 100 / 300 / 1,000 / 1,250 / 1,500 /
 #                2,000 / 2,500 / 3,000 msgs/s: the knee lies between 1,000 and 3,000 (2 runs a step)
@@ -36,7 +37,7 @@ run() {   # run NAME SCRIPT [VAR=VALUE...]
 }
 
 run echo echo.sh RATES="10000 50000 100000" REPEAT=3 DURATION=10s WARMUP=2s
-run idle idle.sh CONNS_LIST="10000 19000" REPEAT=1
+run idle idle.sh CONNS_LIST="1000 2500 5000 10000 19000" REPEAT=1
 run idle-2core idle.sh CONNS_LIST="39000" REPEAT=1 SERVER_ARGS="--threads 2"
 run campaign-1m campaign-1m.sh REPEAT=1
 run chat chat.sh RATES="100 300 1000 1250 1500 2000 2500 3000" REPEAT=2 DURATION=10s WARMUP=2s

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/idle.sh: server memory per idle connection (RSS after every connection is open,
-# minus RSS before, divided by connections: rss_bytes_per_conn in the report).
+# bench/idle.sh: server memory against idle connections: the server's RSS before the first
+# connection and once every connection is open (ringload's rss_kb_before, rss_kb_ready), all in
+# per connection (RSS / connections) and growth per connection (rss_bytes_per_conn).
 #   CONNS_LIST  one step each (default: 10000 20000 40000; past 19,000 ringload uses more
 #               worker processes and past 25,000 more source addresses by itself; the server
 #               needs --threads 2 or more to hold 40,000: SERVER_ARGS)
@@ -20,3 +21,11 @@ for n in $CONNS_LIST; do
     fi
 done
 finish "idle ($SCENARIO): server memory per connection"
+cat >>"$OUT/RESULTS.md" <<'EOF'
+Reading these figures: each core writes its whole connection table (one slot per connection it
+may hold: RLIMIT_NOFILE or `--max-conns`, whichever is lower) when the server starts, so that
+memory is in *RSS before the first connection*, and *RSS growth* leaves it out. Where the
+server RSS stays flat from one step to the next, one more idle connection costs next to nothing
+in user memory (the kernel's socket buffers are not in RSS), and RSS / connections (all in) is
+what the server holds per connection at that count.
+EOF

@@ -5,8 +5,9 @@
 #   DIR/latency.png     p50 / p99 / p99.9 / max against column XCOL of DIR/summary.dat
 #                       (default 2: the target rate), when at least two steps have latencies
 # What the second plot is depends on the campaign (meta.txt's `campaign:`, or PLOT_KIND):
-#   idle-*      DIR/rss.png instead: server RSS per connection (and the total growth, right
-#               axis) against connections (idle runs have no latency)
+#   idle-*      DIR/rss.png instead (idle runs have no latency): the server's RSS before the
+#               first connection and with N open, and RSS per connection (all in, and growth
+#               only), against N
 #   fsync       DIR/latency.png is op→ack latency by percentile, one line per --fsync mode,
 #               one panel per workload (the step label without its -MODE)
 #   checkpoint  none (both steps have the same load)
@@ -106,26 +107,32 @@ EOF
     fi
     ;;
 rss)
-    # columns 15 conns, 16 rss_conn (bench/results.py dat)
-    if [[ $(rows_with 16) -ge 2 ]]; then
-        awk '!/^#/ && $16 != "nan"' "$dat" | sort -n -k15 >"$dir/rss.dat"
+    # columns 15 conns, 16 rss_conn (growth, bytes), 22 rss_before_kb, 23 rss_ready_kb
+    # (bench/results.py dat). Left: the server's RSS before the first connection and with N open,
+    # against N: its slope is what one more connection costs. Right: RSS per connection, all in
+    # (RSS / N) and growth only ((RSS - RSS before) / N).
+    if [[ $(rows_with 23) -ge 2 ]]; then
+        awk '!/^#/ && $23 != "nan"' "$dat" | sort -n -k15 >"$dir/rss.dat"
         draw rss <<EOF
-set title "$title\nserver RSS growth / connections (median of runs)"
+set multiplot layout 1,2 title "$title\nserver RSS against idle connections (median of runs)"
 set xlabel 'connections'
-set ylabel 'server RSS per connection (bytes)'
-set y2label 'server RSS growth (MiB)'
-stats '$dir/rss.dat' using (\$15 * \$16 / 1048576) nooutput
-set yrange [0:*]
-set y2range [0:STATS_max * 2 + 0.001]
 set xrange [0:*]
-set ytics nomirror
-set y2tics
-set offsets 0, graph 0.05, graph 0.15, 0
+set yrange [0:*]
+set offsets 0, graph 0.08, graph 0.15, 0
 set grid
 set key left bottom opaque
-plot '$dir/rss.dat' using 15:16 with linespoints lw 2 pt 7 title 'per connection (left axis)', \
-     '' using 15:16:(sprintf('%.0f B', \$16)) with labels offset 0,1.2 notitle, \
-     '' using 15:(\$15 * \$16 / 1048576) axes x1y2 with linespoints lw 2 dt 2 pt 6 title 'total growth (right axis)'
+set title 'server RSS'
+set ylabel 'MiB'
+plot '$dir/rss.dat' using 15:(\$23 / 1024) with linespoints lw 2 pt 7 title 'with N connections open', \
+     '' using 15:(\$23 / 1024):(sprintf('%.1f', \$23 / 1024)) with labels offset 0,1.2 notitle, \
+     '' using 15:(\$22 / 1024) with linespoints lw 2 dt 2 pt 6 title 'before the first connection'
+set title 'server RSS per connection'
+set ylabel 'bytes per connection'
+set key right top opaque
+plot '$dir/rss.dat' using 15:(\$23 * 1024 / \$15) with linespoints lw 2 pt 7 title 'all in: RSS / N', \
+     '' using 15:(\$23 * 1024 / \$15):(sprintf('%.0f B', \$23 * 1024 / \$15)) with labels offset 0,1.2 notitle, \
+     '' using 15:16 with linespoints lw 2 dt 2 pt 6 title 'growth: (RSS - RSS before) / N'
+unset multiplot
 EOF
     fi
     ;;

@@ -112,6 +112,9 @@ def summary(label, rs):
     s["srv_us_rx"] = med([x.get("cpu_us_per_received") for x in srv])
     s["srv_us_tx"] = med([x.get("cpu_us_per_sent") for x in srv])
     s["rss_conn"] = med([x.get("rss_bytes_per_conn") for x in srv])
+    s["rss_before_kb"] = med([x.get("rss_kb_before") for x in srv])
+    s["rss_ready_kb"] = med([x.get("rss_kb_ready") for x in srv])
+    s["rss_mib"] = None if s["rss_ready_kb"] is None else s["rss_ready_kb"] / 1024
     s["srv_sys_rx"] = med([per_rx(r) for r in rs])
     s["cli_us"] = med([(r.get("client") or {}).get("cpu_us_per_message") for r in rs])
     s["slo"] = "pass" if all(r.get("slo_pass") in (True, None) for r in rs) else "FAIL"
@@ -145,8 +148,9 @@ def md(reports, title):
                f"figures are medians over repeated runs, p99.9 and max the worst run. Latency is measured from "
                f"each message's scheduled send time (open loop).\n")
     out.append("| step | runs | scenario | conns | target/s | achieved/s | rx/s | p50 | p90 | p99 | p99.9 | max "
-               "| loss | errors | server CPU | server µs/rx | server syscalls/rx | RSS B/conn | client µs/msg |")
-    out.append("|" + "---|" * 19)
+               "| loss | errors | server CPU | server µs/rx | server syscalls/rx | server RSS | RSS growth B/conn "
+               "| client µs/msg |")
+    out.append("|" + "---|" * 20)
     for label, rs in group(reports):
         s = summary(label, rs)
         closed = " (closed loop: RTT)" if s["mode"] == "closed_loop" else ""
@@ -156,20 +160,24 @@ def md(reports, title):
         out.append(f"| {label} | {s['runs']} | {scen} | {s['conns']} | {fmt(s['target'])} | {fmt(s['achieved'])} "
                    f"| {fmt(s['rx'])} | {fmt_us(s['p50'])} | {fmt_us(s['p90'])} | {fmt_us(s['p99'])} "
                    f"| {fmt_us(s['p999'])} | {fmt_us(s['max'])} | {loss} | {fmt(s['errors'])} | {cpu} "
-                   f"| {fmt(s['srv_us_rx'], '.2f')} | {fmt(s['srv_sys_rx'], '.2f')} | {fmt(s['rss_conn'])} "
+                   f"| {fmt(s['srv_us_rx'], '.2f')} | {fmt(s['srv_sys_rx'], '.2f')} "
+                   f"| {'-' if s['rss_mib'] is None else format(s['rss_mib'], '.1f') + ' MiB'} | {fmt(s['rss_conn'])} "
                    f"| {fmt(s['cli_us'], '.2f')} |")
         if s["converged"] is not None or s["ack_p50"] is not None:
             out.append(f"|  | | ot: ack p50 {fmt_us(s['ack_p50'])}, p99 {fmt_us(s['ack_p99'])}; "
-                       f"converged: {s['converged']} | | | | | | | | | | | | | | | | |")
+                       f"converged: {s['converged']} | | | | | | | | | | | | | | | | | |")
     out.append("")
+    out.append("*server RSS*: the server's resident memory once every connection was open; *RSS growth "
+               "B/conn*: that minus its RSS before the first connection, per connection.\n")
     return "\n".join(out)
 
 
 def dat(reports):
-    # columns 1-14 as bench/plot.sh has always read them; 15 on appended (RSS in bytes)
+    # columns 1-14 as bench/plot.sh has always read them; 15 on appended (RSS growth in bytes,
+    # RSS before the first connection and once all were open in KiB)
     cols = ["label", "target", "achieved", "rx", "p50", "p90", "p99", "p999", "max", "loss", "srv_cpu",
             "srv_us_rx", "cli_us", "srv_sys_rx", "conns", "rss_conn", "ack_p50", "ack_p90", "ack_p99",
-            "ack_p999", "ack_max"]
+            "ack_p999", "ack_max", "rss_before_kb", "rss_ready_kb"]
     lines = ["# " + " ".join(cols) + "   (latency in microseconds)"]
     for label, rs in group(reports):
         s = summary(label, rs)
