@@ -120,7 +120,7 @@ def targets(base):
             m = more[0]
             dn = m["connections"]["established"] - n
             if dn > 0:
-                text += ("; from %d to %d connections RSS grew %.0f B per connection (the connection table "
+                text += ("; from %d to %d connections RSS changed by %+.0f B per connection (the connection table "
                          "is written at start)" % (n, m["connections"]["established"],
                                                      (m["server"]["rss_kb_ready"] - srv["rss_kb_ready"]) * 1024 / dn))
         rows.append(("10K connections, RSS growth <= 1 KiB per connection", text,
