@@ -14,9 +14,9 @@ waits for GET /health; it also checks that only the programs were built and that
 does not link libmongoc. Against a Makefile whose default target builds the cmocka tests,
 the build stops at `cmocka.h: No such file or directory` and this test fails.
 
-  tests/build/fresh_build.py [--rev REV]      (default HEAD; as root; about a minute)
+  tests/build/fresh_build.py [--rev REV]      (default HEAD; as root; seconds: the build is small)
 """
-import argparse, os, shlex, shutil, socket, subprocess, sys, tempfile
+import argparse, os, shlex, shutil, socket, stat, subprocess, sys, tempfile
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 # Where a build looks for programs, headers and libraries: files of test-only packages there
@@ -105,7 +105,7 @@ def main():
             layer = os.path.join(work, f"whiteout-{i}")
             os.makedirs(layer)
             for n in names:
-                os.mknod(os.path.join(layer, n), 0o600 | 0o020000, os.makedev(0, 0))   # overlay whiteout
+                os.mknod(os.path.join(layer, n), 0o600 | stat.S_IFCHR, os.makedev(0, 0))   # overlay whiteout
             mounts.append(f"mount -t overlay overlay -o lowerdir={layer}:{d} {d}")
         status = os.path.join(work, "dpkg-status")
         filtered_dpkg_status(hidden, status)
