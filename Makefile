@@ -9,7 +9,7 @@
 #
 # The default target needs only the server's packages (build.sh's BUILD_PACKAGES): a fresh
 # machine builds and runs the programs without cmocka, jansson, clang or node
-# (tests/build/fresh_build.sh proves it).
+# (tests/build/fresh_build.py proves it).
 #
 # What links what:
 #   libringbase.a   the code shared by the server, ringload, the tests and the fuzzers:

@@ -9,7 +9,7 @@
 #   ./build.sh build           optimised build of the programs: build/ringroom, build/ringload
 #   ./build.sh bench           benchmark campaigns (bench/README.md)
 #
-# `run` needs only BUILD_PACKAGES: no cmocka, jansson, clang or node (tests/build/fresh_build.sh
+# `run` needs only BUILD_PACKAGES: no cmocka, jansson, clang or node (tests/build/fresh_build.py
 # checks that with the test packages hidden). Everything a test needs (Prometheus, Chromium,
 # npm packages...) is installed and started by this script and the tests themselves, so a
 # clean clone on a fresh Debian bookworm machine passes `./build.sh test` as root.
