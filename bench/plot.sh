@@ -47,6 +47,10 @@ draw() {
 }
 
 dat="$dir/summary.dat"
+# index_in WORD " A B C ": WORD's position in the space-separated list, from 1: a gnuplot line
+# colour or dash type (0 would be gnuplot's dotted grid type)
+index_in() { tr ' ' '\n' <<<"$2" | grep -v '^$' | grep -n -x -F -- "$1" | cut -d: -f1; }
+
 # rows of summary.dat whose column $1 is a number
 rows_with() { [[ -s "$dat" ]] && awk -v c="$1" '!/^#/ && $c != "nan" && $c != ""' "$dat" | wc -l || echo 0; }
 
@@ -65,9 +69,7 @@ while IFS= read -r d; do
     if [[ "$kind" == modes ]]; then
         [[ "$modes" == *" ${label##*-} "* ]] || modes+="${label##*-} "
         [[ "$works" == *" ${label%-*} "* ]] || works+="${label%-*} "
-        m=$(tr ' ' '\n' <<<"$modes" | grep -n -x -F -- "${label##*-}" | cut -d: -f1)
-        w=$(tr ' ' '\n' <<<"$works" | grep -n -x -F -- "${label%-*}" | cut -d: -f1)
-        style=" lc $((m - 1)) dt $((w - 1))"
+        style=" lc $(index_in "${label##*-}" "$modes") dt $(index_in "${label%-*}" "$works")"
     fi
     plots+=("'$d/run-1.spectrum.dat' using 4:(\$1/1000) with lines lw 2$style title '$label'")
 done < <(find "$dir" -mindepth 1 -maxdepth 1 -type d | sort -V)
@@ -156,8 +158,7 @@ modes)
                 while read -r -a c; do
                     f="$dir/${c[0]}/ack.dat"
                     printf '1 %s\n2 %s\n3 %s\n4 %s\n5 %s\n' "${c[16]}" "${c[17]}" "${c[18]}" "${c[19]}" "${c[20]}" >"$f"
-                    m=$(tr ' ' '\n' <<<"$all_modes" | grep -n -x -F -- "${c[0]##*-}" | cut -d: -f1)
-                    lines+=("'$f' using 1:(\$2/1000) with linespoints lw 2 lc $((m - 1)) title '${c[0]##*-}'")
+                    lines+=("'$f' using 1:(\$2/1000) with linespoints lw 2 lc $(index_in "${c[0]##*-}" "$all_modes") title '${c[0]##*-}'")
                 done < <(awk -v w="$w" '!/^#/ && $17 != "nan" {l = $1; sub(/-[^-]*$/, "", l); if (l == w) print}' "$dat")
                 echo "set title '$w'"
                 echo "plot $(IFS=,; echo "${lines[*]}")"
