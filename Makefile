@@ -42,7 +42,7 @@ SERVER_LIBS := -luring -lmongoc-1.0 -lbson-1.0 -lpthread $(BASE_LIBS)
 LOADGEN_LIBS := -luring $(BASE_LIBS)
 TEST_LIBS := -Wl,--as-needed $(SERVER_LIBS) -lcmocka -ljansson
 
-BASE_SRC := $(addprefix src/,log.c utf8.c json.c ws.c http.c ot.c doc.c outq.c config.c wire.c)
+BASE_SRC := $(addprefix src/,log.c utf8.c json.c ws.c http.c ot.c doc.c outq.c config.c wire.c shard.c stats.c)
 SERVER_SRC := $(filter-out src/main.c $(BASE_SRC),$(shell find src -name '*.c' | sort))
 BASE_LIB := $(OUT)/libringbase.a
 SERVER_LIB := $(OUT)/libringserver.a

@@ -75,7 +75,7 @@ static void json_error(struct core *co, struct conn *c, const struct http_reques
  * (draining, out of memory). */
 static bool route_to_owner(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
 {
-    uint32_t owner = room_owner(name.p, name.n, co->srv->ncores);
+    uint32_t owner = shard_owner(name.p, name.n, co->srv->ncores);
     if (owner == (uint32_t)co->id) return false;
     if (server_draining(co->srv))
         json_error(co, c, req, 503, "draining", "server is shutting down");
@@ -87,7 +87,7 @@ static bool route_to_owner(struct core *co, struct conn *c, const struct http_re
 /* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
 static void room_info(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
 {
-    if (!room_name_valid(name.p, name.n))
+    if (!shard_name_valid(name.p, name.n))
         return json_error(co, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
     if (route_to_owner(co, c, req, name)) return;
     if (!room_describe(co, name.p, name.n)) return json_error(co, c, req, 404, "not-found", "no such room");
@@ -118,7 +118,7 @@ static bool query_u64(const struct http_request *req, const char *key, uint64_t 
  * (the last --history-window ops of each room; docs/persistence.md). */
 static void history(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
 {
-    if (!room_name_valid(name.p, name.n))
+    if (!shard_name_valid(name.p, name.n))
         return json_error(co, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
     uint64_t limit = HISTORY_DEFAULT_LIMIT, since = 0;
     if (!query_u64(req, "limit", 1, HISTORY_MAX_LIMIT, &limit))

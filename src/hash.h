@@ -1,6 +1,6 @@
 /* hash.h: the one string hash of the server: 64-bit FNV-1a.
  *
- * Used for room ownership (room_owner: which core serves a room), the in-memory tables keyed
+ * Used for room ownership (shard_owner: which core serves a room), the in-memory tables keyed
  * by room name or element id, and the web page's ETags. Fast on short keys and stable across
  * runs and builds; not a defence against chosen keys (chains stay short because tables grow).
  */

@@ -11,11 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-const uint64_t hist_bounds_ns[HIST_BUCKETS] = {
-    10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-    10000000, 25000000, 50000000, 100000000, 250000000, 1000000000, UINT64_MAX,
-};
-
 #define SUM(field) sum_stat(s, offsetof(struct core_stats, field))
 
 static uint64_t sum_stat(const struct server *s, size_t off)

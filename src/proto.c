@@ -140,7 +140,7 @@ static void on_join(struct core *co, struct conn *c, struct session *s, const js
 {
     size_t at = 0, room_len;
     const char *room = get_str(co, d, json_obj_get(d, 0, "room"), ROOM_NAME_MAX, &room_len, &at);
-    if (!room || !room_name_valid(room, room_len))
+    if (!room || !shard_name_valid(room, room_len))
         return proto_send_error(co, c, ERR_BAD_ROOM, "room must be 1-128 characters of [A-Za-z0-9._-]", MSG_JOIN);
     struct user_info u = { .id = "", .name = "", .color = "" };
     int ut = json_obj_get(d, 0, "user");
@@ -157,7 +157,7 @@ static void on_join(struct core *co, struct conn *c, struct session *s, const js
             *dst[k] = v;
         }
     }
-    uint32_t owner = room_owner(room, room_len, co->srv->ncores);
+    uint32_t owner = shard_owner(room, room_len, co->srv->ncores);
     if (owner != (uint32_t)co->id) {
         if (server_draining(co->srv)) return proto_send_error(co, c, ERR_DRAINING, "server is shutting down", MSG_JOIN);
         if (s->room) room_leave(co, s);

@@ -34,23 +34,6 @@ struct rooms {
     struct session *cursors;   /* with a pending cursor */
 };
 
-uint32_t room_owner(const char *name, size_t len, uint32_t ncores)
-{
-    return (uint32_t)(hash_fnv1a(name, len) % (ncores ? ncores : 1));
-}
-
-bool room_name_valid(const char *name, size_t len)
-{
-    if (len < 1 || len > ROOM_NAME_MAX) return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = name[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '_' || ch == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
 int rooms_init(struct core *co)
 {
     struct rooms *r = calloc(1, sizeof *r);
@@ -312,7 +295,7 @@ static void write_joined(struct core *co, const struct room *rm, const struct se
 
 int room_join(struct core *co, struct session *s, const char *name, size_t len, const struct user_info *u)
 {
-    if (!room_name_valid(name, len)) return ERR_BAD_ROOM;
+    if (!shard_name_valid(name, len)) return ERR_BAD_ROOM;
     struct room *rm = room_find(co, name, len);
     bool ok;
     if (rm && s->room == rm) {           /* re-join (after rev-too-old, say): a fresh `joined` */

@@ -1,7 +1,7 @@
 /* room.h: rooms and their participants, owned by one core.
  *
  * A room is created on its first join and freed when its last participant leaves. It lives
- * on the core that owns its name (room_owner), so everything in it (membership, chat order,
+ * on the core that owns its name (shard.h), so everything in it (membership, chat order,
  * presence, the OT document, elements) is touched by one thread only: no locks. A
  * connection that wants a room owned by another core is handed over to that core first
  * (handover.h); room functions therefore always run on the owner.
@@ -15,6 +15,7 @@
 #define RINGROOM_ROOM_H
 
 #include "doc.h"
+#include "shard.h"
 #include "store/store.h"
 #include "wire.h"
 
@@ -27,7 +28,6 @@ struct conn;
 struct room;
 struct store_room;
 
-#define ROOM_NAME_MAX 128
 #define PARTICIPANT_ID_MAX 24
 #define ROOM_CID_MAX 64               /* op `cid`, bytes (= STORE_CID_MAX) */
 
@@ -57,10 +57,6 @@ struct rooms;
 
 int rooms_init(struct core *co);
 void rooms_free(struct core *co);
-
-/* The core that owns a room name. Stable for a given number of cores. */
-uint32_t room_owner(const char *name, size_t len, uint32_t ncores);
-bool room_name_valid(const char *name, size_t len);
 
 /* A fresh session for a /ws connection (NULL on ENOMEM). */
 struct session *session_new(struct core *co);

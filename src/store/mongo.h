@@ -30,7 +30,7 @@
 #define RINGROOM_STORE_MONGO_H
 
 #include "json.h"
-#include "room.h"
+#include "shard.h"
 #include "store.h"
 
 #include <bson/bson.h>

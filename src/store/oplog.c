@@ -28,7 +28,7 @@
 #include "mongo.h"
 #include "hash.h"
 #include "log.h"
-#include "room.h"
+#include "shard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1423,7 +1423,7 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
             goto oom;
         }
     }
-    sroom_insert(&st->cores[room_owner(rm->name, rm->name_len, st->ncores)], sr);
+    sroom_insert(&st->cores[shard_owner(rm->name, rm->name_len, st->ncores)], sr);
     return 0;
 oom:
     snprintf(err, errlen, "out of memory rebuilding room %s", rm->name);
