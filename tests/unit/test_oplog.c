@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "room.h"
+#include "shard.h"
 #include "store/store.h"
 
 static void test_crc32c(void **state)
@@ -183,7 +183,7 @@ static struct config cfg_for(bool recover)
 
 static struct store_room *find(struct store *st, const char *name, uint32_t ncores)
 {
-    return store_room_get(store_core_of(st, room_owner(name, strlen(name), ncores)), name, strlen(name), false);
+    return store_room_get(store_core_of(st, shard_owner(name, strlen(name), ncores)), name, strlen(name), false);
 }
 
 /* ops "x", [1,"y"], [2,"z"] for room a, one chat; bounds as in three() */
@@ -276,7 +276,7 @@ static void test_recover_elements(void **state)
     assert_int_equal(seen, 2);
     assert_int_equal(doc_rev(store_room_doc(e)), 0);
     /* the merge rule itself: lower version loses, equal version loses unless a lower nonce */
-    struct store_core *sc = store_core_of(st, room_owner("e", 1, 2));
+    struct store_core *sc = store_core_of(st, shard_owner("e", 1, 2));
     assert_int_equal(store_element_put(sc, e, "x", 1, 2, -100, "{}", 2, 10), STORE_ELEMENT_LOST);
     assert_int_equal(store_element_put(sc, e, "x", 1, 3, 0, "{}", 2, 10), STORE_ELEMENT_LOST);
     assert_int_equal(store_element_put(sc, e, "x", 1, 3, -1, "{}", 2, 10), STORE_ELEMENT_WON);
