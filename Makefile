@@ -17,9 +17,13 @@
 #                   http-parser, OpenSSL's libcrypto and libm.
 #   libringserver.a the rest of src/ except main.c (rooms, connections, cores, the stores).
 #   ringroom        main.o + both archives + liburing, libmongoc, libbson, pthreads.
+#   libringload.a   loadgen/*.o except rl_main.o, for the unit tests (test_ringload).
 #   ringload        loadgen/*.o + libringbase.a + liburing: no server code, no libmongoc.
-#   unit tests      test_X.o + both archives: the linker takes from an archive only the
-#                   objects a test calls, and --as-needed drops the libraries it does not.
+#   unit tests      test_X.o + libringload.a + both archives: the linker takes from an
+#                   archive only the objects a test calls, and --as-needed drops the libraries
+#                   it does not (test_ringload: rl_hist, rl_track, rl_slo, rl_report and what
+#                   rl_report calls, rl_opts and rl_stats; json.o and config.o from the base).
+#   helpers         tests/helpers/X.c + libringbase.a: programs the integration tests run.
 #   fuzz targets    their source + the base sources (clang, -fsanitize=fuzzer).
 
 VARIANT ?= release
@@ -48,6 +52,7 @@ BASE_LIB := $(OUT)/libringbase.a
 SERVER_LIB := $(OUT)/libringserver.a
 LOADGEN_SRC := $(shell find loadgen -name '*.c' 2>/dev/null | sort)
 LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(OUT)/obj/%.o)
+LOADGEN_LIB := $(OUT)/libringload.a
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 UNIT_LIB_OBJ := $(OUT)/obj/tests/unit/vectors.o          # shared by the unit tests
@@ -77,6 +82,10 @@ $(SERVER_LIB): $(SERVER_SRC:%.c=$(OUT)/obj/%.o)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(LOADGEN_LIB): $(filter-out $(OUT)/obj/loadgen/rl_main.o,$(LOADGEN_OBJ))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 # The version is compiled into main.o only (a new commit does not rebuild everything), and
 # main.o is rebuilt whenever `git describe` changes.
 VERSION_STAMP := $(OUT)/version.stamp
@@ -91,7 +100,7 @@ $(OUT)/ringroom: $(OUT)/obj/src/main.o $(SERVER_LIB) $(BASE_LIB)
 $(OUT)/ringload: $(LOADGEN_OBJ) $(BASE_LIB)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LOADGEN_LIBS)
 
-$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB_OBJ) $(SERVER_LIB) $(BASE_LIB)
+$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB_OBJ) $(LOADGEN_LIB) $(SERVER_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(TEST_LIBS)
 
