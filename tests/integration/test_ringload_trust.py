@@ -8,7 +8,9 @@ second. Each test states the known truth and checks the report against it: the d
 in the right percentiles, the loss is the server's own count, a clean run has no loss,
 duplicates or reordering, the stall shows in the tail, the JSON schema is complete and
 --slo drives the exit code, closes are counted by code, ot editors converge and a diverged
-document fails the run; tests/helpers/ringload_units.c checks the histogram's precision.
+document fails the run. The measuring parts themselves (the histogram's precision,
+percentiles, merge, the per-sender window, --slo parsing and comparison) are cmocka unit
+tests, tests/unit/test_ringload.c, run by the `unit` suite of tests/run.sh.
 
 Binaries: $RINGLOAD_BIN (default build/ringload) and the trust server next to it
 (build/tests/trust_server); ringroom from $RINGROOM_BIN. Runs under /usr/bin/python3.
@@ -98,16 +100,6 @@ def ringload(*args, timeout=60):
 
 
 MS = 1000.0  # latency fields are microseconds
-
-
-class Units(unittest.TestCase):
-    def test_histogram_window_and_slo_units(self):
-        # tests/helpers/ringload_units.c: 3 significant digits from 1 us to 60 s, percentiles
-        # by rank, merge, the per-sender window's verdicts, --slo parsing and comparison
-        units = os.path.join(os.path.dirname(TRUST), "ringload_units")
-        p = subprocess.run([units], capture_output=True, text=True, timeout=60)
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn(" 0 failed", p.stdout)
 
 
 class Delays(unittest.TestCase):
