@@ -2,97 +2,98 @@
 #include "api.h"
 
 #include "handover.h"
-#include "log.h"
 #include "metrics.h"
 #include "room.h"
-#include "server.h"
+#include "shard.h"
 #include "store/store.h"
 #include "webfiles.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static void not_found(struct core *co, struct conn *c, const struct http_request *req)
+static void not_found(struct app *app, struct conn *c, const struct http_request *req)
 {
     static const char body[] = "{\"error\":\"not-found\",\"message\":\"no such resource\"}\n";
-    conn_http_respond(co, c, req, 404, "application/json", body, sizeof body - 1, NULL);
+    conn_http_respond(app->cc, c, req, 404, "application/json", body, sizeof body - 1, NULL);
 }
 
-static bool method_allowed(struct core *co, struct conn *c, const struct http_request *req)
+static bool method_allowed(struct app *app, struct conn *c, const struct http_request *req)
 {
     if (req->method == METHOD_GET || req->method == METHOD_HEAD) return true;
     static const char body[] = "{\"error\":\"method-not-allowed\",\"message\":\"use GET or HEAD\"}\n";
-    conn_http_respond(co, c, req, 405, "application/json", body, sizeof body - 1, "Allow: GET, HEAD\r\n");
+    conn_http_respond(app->cc, c, req, 405, "application/json", body, sizeof body - 1, "Allow: GET, HEAD\r\n");
     return false;
 }
 
-static void health(struct core *co, struct conn *c, const struct http_request *req)
+static void health(struct app *app, struct conn *c, const struct http_request *req)
 {
-    const struct server *s = co->srv;
+    const struct app_shared *s = app->shared;
+    const struct core_group *g = s->group;
     uint64_t conns = 0, ws = 0;
-    for (uint32_t i = 0; i < s->ncores; i++) {
-        conns += stat_get(&s->cores[i].stats.conns);
-        ws += stat_get(&s->cores[i].stats.ws_conns);
+    for (uint32_t i = 0; i < g->ncores; i++) {
+        conns += stat_get(&g->cores[i].stats.conns);
+        ws += stat_get(&g->cores[i].stats.ws_conns);
     }
-    bool draining = server_draining(s), degraded = store_degraded(s->store);
+    bool draining = core_draining(app->co), degraded = store_degraded(s->store);
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"connections\":%llu,"
                      "\"websockets\":%llu,\"rooms\":%u,\"threads\":%u}\n",
                      draining ? "draining" : degraded ? "degraded" : "ok", s->version,
-                     (unsigned long long)((co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
-                     (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), s->ncores);
-    conn_http_respond(co, c, req, draining ? 503 : 200, "application/json", body, (size_t)n,
+                     (unsigned long long)((app->co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
+                     (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), g->ncores);
+    conn_http_respond(app->cc, c, req, draining ? 503 : 200, "application/json", body, (size_t)n,
                       "Cache-Control: no-store\r\n");
 }
 
-static void static_file(struct core *co, struct conn *c, const struct http_request *req, struct http_slice path)
+static void static_file(struct app *app, struct conn *c, const struct http_request *req, struct http_slice path)
 {
-    const struct webfile *f = webfiles_find(co->srv->web, path.p, path.n);
-    if (!f) return not_found(co, c, req);
+    const struct webfile *f = webfiles_find(app->shared->web, path.p, path.n);
+    if (!f) return not_found(app, c, req);
     char extra[256];
     snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nX-Content-Type-Options: nosniff\r\n",
              f->etag, f->cache_control);
     if (req->if_none_match.p && req->if_none_match.n == strlen(f->etag) &&
         !memcmp(req->if_none_match.p, f->etag, req->if_none_match.n)) {
         /* 304 has no body; Content-Length 0 is what we send */
-        conn_http_respond(co, c, req, 304, f->content_type, NULL, 0, extra);
+        conn_http_respond(app->cc, c, req, 304, f->content_type, NULL, 0, extra);
         return;
     }
-    conn_http_respond(co, c, req, 200, f->content_type, f->data, f->len, extra);
+    conn_http_respond(app->cc, c, req, 200, f->content_type, f->data, f->len, extra);
 }
 
-static void json_error(struct core *co, struct conn *c, const struct http_request *req, int status,
+static void json_error(struct app *app, struct conn *c, const struct http_request *req, int status,
                        const char *code, const char *message)
 {
     char body[512];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
-    conn_http_respond(co, c, req, status, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
+    conn_http_respond(app->cc, c, req, status, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
 }
 
 /* Requests about a room are answered by the core that owns it. True if this core is not
  * the owner and the request has been dealt with: handed over to the owner, or refused
  * (draining, out of memory). */
-static bool route_to_owner(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+static bool route_to_owner(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
 {
-    uint32_t owner = shard_owner(name.p, name.n, co->srv->ncores);
-    if (owner == (uint32_t)co->id) return false;
-    if (server_draining(co->srv))
-        json_error(co, c, req, 503, "draining", "server is shutting down");
-    else if (handover_start(co, c, owner, NULL, 0) != 0)
-        json_error(co, c, req, 500, "internal", "out of memory");
+    uint32_t owner = shard_owner(name.p, name.n, app->co->group->ncores);
+    if (owner == (uint32_t)app->co->id) return false;
+    if (core_draining(app->co))
+        json_error(app, c, req, 503, "draining", "server is shutting down");
+    else if (handover_start(app->cc, c, owner, NULL, 0) != 0)
+        json_error(app, c, req, 500, "internal", "out of memory");
     return true;
 }
 
 /* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
-static void room_info(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+static void room_info(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
 {
     if (!shard_name_valid(name.p, name.n))
-        return json_error(co, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
-    if (route_to_owner(co, c, req, name)) return;
-    if (!room_describe(co, name.p, name.n)) return json_error(co, c, req, 404, "not-found", "no such room");
-    if (co->out.oom) return json_error(co, c, req, 500, "internal", "out of memory");
-    conn_http_respond(co, c, req, 200, "application/json", co->out.buf, co->out.len, "Cache-Control: no-store\r\n");
+        return json_error(app, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
+    if (route_to_owner(app, c, req, name)) return;
+    jw *w = &app->out;
+    if (!room_describe(app, w, name.p, name.n)) return json_error(app, c, req, 404, "not-found", "no such room");
+    if (w->oom) return json_error(app, c, req, 500, "internal", "out of memory");
+    conn_http_respond(app->cc, c, req, 200, "application/json", w->buf, w->len, "Cache-Control: no-store\r\n");
 }
 
 /* A decimal query parameter in [min, max]; false if present and malformed or out of range. */
@@ -116,26 +117,26 @@ static bool query_u64(const struct http_request *req, const char *key, uint64_t 
 
 /* GET /history/<room>?limit=N&since=REV: the durable ops after REV, from the owner's memory
  * (the last --history-window ops of each room; docs/persistence.md). */
-static void history(struct core *co, struct conn *c, const struct http_request *req, struct http_slice name)
+static void history(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
 {
     if (!shard_name_valid(name.p, name.n))
-        return json_error(co, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
+        return json_error(app, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
     uint64_t limit = HISTORY_DEFAULT_LIMIT, since = 0;
     if (!query_u64(req, "limit", 1, HISTORY_MAX_LIMIT, &limit))
-        return json_error(co, c, req, 400, "bad-param", "limit must be an integer from 1 to 10000");
+        return json_error(app, c, req, 400, "bad-param", "limit must be an integer from 1 to 10000");
     if (!query_u64(req, "since", 0, UINT64_MAX / 2, &since))
-        return json_error(co, c, req, 400, "bad-param", "since must be an integer revision >= 0");
-    if (route_to_owner(co, c, req, name)) return;
-    struct store_room *sr = store_room_get(co->store, name.p, name.n, false);
-    if (!sr) return json_error(co, c, req, 404, "not-found", "no such room");
+        return json_error(app, c, req, 400, "bad-param", "since must be an integer revision >= 0");
+    if (route_to_owner(app, c, req, name)) return;
+    struct store_room *sr = store_room_get(app->store, name.p, name.n, false);
+    if (!sr) return json_error(app, c, req, 404, "not-found", "no such room");
     uint64_t durable = store_room_durable_rev(sr), oldest = store_room_oldest_op(sr);
     if (since + 1 < oldest && since < durable) {
         char msg[160];
         snprintf(msg, sizeof msg, "ops before rev %llu are not kept in memory (--history-window); ask with since >= %llu",
                  (unsigned long long)oldest, (unsigned long long)(oldest - 1));
-        return json_error(co, c, req, 410, "history-truncated", msg);
+        return json_error(app, c, req, 410, "history-truncated", msg);
     }
-    jw *w = &co->out;
+    jw *w = &app->out;
     jw_reset(w);
     jw_lit(w, "{\"room\":");
     jw_str(w, name.p, name.n);
@@ -158,39 +159,42 @@ static void history(struct core *co, struct conn *c, const struct http_request *
         jw_char(w, '}');
     }
     jw_lit(w, "]}\n");
-    if (w->oom) return json_error(co, c, req, 500, "internal", "out of memory");
-    conn_http_respond(co, c, req, 200, "application/json", w->buf, w->len, "Cache-Control: no-store\r\n");
+    if (w->oom) return json_error(app, c, req, 500, "internal", "out of memory");
+    conn_http_respond(app->cc, c, req, 200, "application/json", w->buf, w->len, "Cache-Control: no-store\r\n");
 }
 
-static void metrics(struct core *co, struct conn *c, const struct http_request *req)
+static void metrics(struct app *app, struct conn *c, const struct http_request *req)
 {
-    jw *w = &co->out;
+    jw *w = &app->out;
     jw_reset(w);
-    metrics_write(co->srv, w, co->now_ms);
+    metrics_write(app->shared, w, app->co->now_ms);
     if (w->oom) {
         static const char body[] = "out of memory\n";
-        conn_http_respond(co, c, req, 500, "text/plain", body, sizeof body - 1, NULL);
+        conn_http_respond(app->cc, c, req, 500, "text/plain", body, sizeof body - 1, NULL);
         return;
     }
-    conn_http_respond(co, c, req, 200, "text/plain; version=0.0.4; charset=utf-8", w->buf, w->len,
+    conn_http_respond(app->cc, c, req, 200, "text/plain; version=0.0.4; charset=utf-8", w->buf, w->len,
                       "Cache-Control: no-store\r\n");
 }
 
-void api_handle(struct core *co, struct conn *c, const struct http_request *req,
-                enum http_route route, struct http_slice arg)
+void api_handle(struct app *app, struct conn *c, const struct http_request *req)
 {
-    if (route == ROUTE_STATIC && arg.n > 1 && !webfiles_find(co->srv->web, arg.p, arg.n))
-        return not_found(co, c, req);
-    if (!method_allowed(co, c, req)) return;
+    struct http_slice arg;
+    enum http_route route = http_route(req->path, &arg);
+    if (route == ROUTE_WS) return conn_upgrade(app->cc, c, req, APP_KIND_WS);
+    if (route == ROUTE_ECHO) return conn_upgrade(app->cc, c, req, APP_KIND_ECHO);
+    if (route == ROUTE_STATIC && arg.n > 1 && !webfiles_find(app->shared->web, arg.p, arg.n))
+        return not_found(app, c, req);
+    if (!method_allowed(app, c, req)) return;
     switch (route) {
-    case ROUTE_HEALTH: return health(co, c, req);
-    case ROUTE_STATIC: return static_file(co, c, req, arg);
-    case ROUTE_METRICS: return metrics(co, c, req);
-    case ROUTE_ROOMS: return room_info(co, c, req, arg);
-    case ROUTE_HISTORY: return history(co, c, req, arg);
+    case ROUTE_HEALTH: return health(app, c, req);
+    case ROUTE_STATIC: return static_file(app, c, req, arg);
+    case ROUTE_METRICS: return metrics(app, c, req);
+    case ROUTE_ROOMS: return room_info(app, c, req, arg);
+    case ROUTE_HISTORY: return history(app, c, req, arg);
     case ROUTE_WS:
     case ROUTE_ECHO:
         break;
     }
-    not_found(co, c, req);
+    not_found(app, c, req);
 }

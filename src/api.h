@@ -1,14 +1,16 @@
-/* api.h: answers to HTTP requests that are not WebSocket upgrades: /health, /metrics,
- * /rooms/<room>, /history/<room> and the files of the web page. Each handler writes its whole
- * response into the connection's output queue before returning; none blocks the core. */
+/* api.h: answers to HTTP requests (application layer): /health, /metrics, /rooms/<room>,
+ * /history/<room>, the files of the web page, and the WebSocket upgrades of /ws and /echo.
+ * api_handle is the application's on_request (app.c): it routes the request (http_route) and
+ * writes the whole response into the connection's output queue before returning, upgrades the
+ * connection, or hands it to the core that owns the room it names. None blocks the core.
+ */
 #ifndef RINGROOM_API_H
 #define RINGROOM_API_H
 
+#include "app.h"
 #include "conn.h"
-#include "core.h"
 #include "http.h"
 
-void api_handle(struct core *co, struct conn *c, const struct http_request *req,
-                enum http_route route, struct http_slice arg);
+void api_handle(struct app *app, struct conn *c, const struct http_request *req);
 
 #endif

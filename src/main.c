@@ -1,4 +1,5 @@
-/* main.c: ringroom's entry point: options, then the server until SIGTERM. */
+/* main.c: ringroom's entry point (process layer): options, then the server until SIGTERM, and
+ * the process's exit code. */
 #include "config.h"
 #include "server.h"
 #include "store/mongo.h"
@@ -25,8 +26,10 @@ int main(int argc, char **argv)
         return 2;
     }
     struct server srv;
-    int code = server_init(&srv, &cfg, RINGROOM_VERSION);
-    if (!code) code = server_run(&srv);
+    enum server_result r2 = server_init(&srv, &cfg, RINGROOM_VERSION);
+    if (r2 == SERVER_OK) r2 = server_run(&srv);
     server_free(&srv);
-    return code;
+    /* exit codes (docs/operations.md): 0 stopped cleanly, 1 could not start or run, 2 bad
+     * options (above), 3 the op log is corrupt */
+    return r2 == SERVER_OK ? 0 : r2 == SERVER_CORRUPT_DATA ? 3 : 1;
 }

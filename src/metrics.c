@@ -2,7 +2,7 @@
 #include "metrics.h"
 
 #include "conn.h"
-#include "server.h"
+#include "app.h"
 #include "stats.h"
 #include "store/store.h"
 
@@ -13,11 +13,11 @@
 
 #define SUM(field) sum_stat(s, offsetof(struct core_stats, field))
 
-static uint64_t sum_stat(const struct server *s, size_t off)
+static uint64_t sum_stat(const struct app_shared *s, size_t off)
 {
     uint64_t v = 0;
-    for (uint32_t i = 0; i < s->ncores; i++)
-        v += stat_get((const stat_t *)((const char *)&s->cores[i].stats + off));
+    for (uint32_t i = 0; i < s->group->ncores; i++)
+        v += stat_get((const stat_t *)((const char *)&s->group->cores[i].stats + off));
     return v;
 }
 
@@ -42,7 +42,7 @@ static void one(jw *w, const char *name, const char *type, const char *help, dou
     sample(w, name, NULL, v);
 }
 
-static void histogram(jw *w, const struct server *s, size_t off, const char *name, const char *help)
+static void histogram(jw *w, const struct app_shared *s, size_t off, const char *name, const char *help)
 {
     head(w, name, "histogram", help);
     uint64_t cum = 0;
@@ -105,7 +105,7 @@ static void process_metrics(jw *w)
     one(w, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", start);
 }
 
-void metrics_write(const struct server *s, jw *w, uint64_t now_ms)
+void metrics_write(const struct app_shared *s, jw *w, uint64_t now_ms)
 {
     char labels[128];
     head(w, "ringroom_build_info", "gauge", "Build information (always 1).");
@@ -113,9 +113,9 @@ void metrics_write(const struct server *s, jw *w, uint64_t now_ms)
     sample(w, "ringroom_build_info", labels, 1);
 
     head(w, "ringroom_connections", "gauge", "Open connections (HTTP and WebSocket) per core.");
-    for (uint32_t i = 0; i < s->ncores; i++) {
+    for (uint32_t i = 0; i < s->group->ncores; i++) {
         snprintf(labels, sizeof labels, "core=\"%u\"", i);
-        sample(w, "ringroom_connections", labels, (double)stat_get(&s->cores[i].stats.conns));
+        sample(w, "ringroom_connections", labels, (double)stat_get(&s->group->cores[i].stats.conns));
     }
     one(w, "ringroom_websocket_connections", "gauge", "Open WebSocket connections.", (double)SUM(ws_conns));
     one(w, "ringroom_connections_accepted_total", "counter", "Connections accepted.", (double)SUM(accepted));
@@ -143,7 +143,7 @@ void metrics_write(const struct server *s, jw *w, uint64_t now_ms)
     one(w, "ringroom_sent_bytes_total", "counter", "Bytes sent to clients.", (double)SUM(bytes_out));
 
     head(w, "ringroom_errors_total", "counter", "Protocol error messages sent to clients, by code.");
-    for (int e = 0; e < ERR_COUNT; e++) {
+    for (int e = ERR_NONE + 1; e < ERR_COUNT; e++) {
         snprintf(labels, sizeof labels, "code=\"%s\"", err_code_names[e]);
         sample(w, "ringroom_errors_total", labels,
                (double)sum_stat(s, offsetof(struct core_stats, errors) + (size_t)e * sizeof(stat_t)));
@@ -178,16 +178,16 @@ void metrics_write(const struct server *s, jw *w, uint64_t now_ms)
     sample(w, "ringroom_handovers_total", "result=\"failed\"", (double)SUM(handovers_failed));
 
     head(w, "ringroom_loop_busy_seconds_total", "counter", "Time each core spent outside io_uring_enter waits (busy ratio = rate of this).");
-    for (uint32_t i = 0; i < s->ncores; i++) {
+    for (uint32_t i = 0; i < s->group->ncores; i++) {
         snprintf(labels, sizeof labels, "core=\"%u\"", i);
-        sample(w, "ringroom_loop_busy_seconds_total", labels, (double)stat_get(&s->cores[i].stats.busy_ns) / 1e9);
+        sample(w, "ringroom_loop_busy_seconds_total", labels, (double)stat_get(&s->group->cores[i].stats.busy_ns) / 1e9);
     }
     head(w, "ringroom_loop_iterations_total", "counter", "Event loop turns per core.");
-    for (uint32_t i = 0; i < s->ncores; i++) {
+    for (uint32_t i = 0; i < s->group->ncores; i++) {
         snprintf(labels, sizeof labels, "core=\"%u\"", i);
-        sample(w, "ringroom_loop_iterations_total", labels, (double)stat_get(&s->cores[i].stats.loop_turns));
+        sample(w, "ringroom_loop_iterations_total", labels, (double)stat_get(&s->group->cores[i].stats.loop_turns));
     }
-    one(w, "ringroom_draining", "gauge", "1 while the server drains after SIGTERM.", server_draining(s) ? 1 : 0);
+    one(w, "ringroom_draining", "gauge", "1 while the server drains after SIGTERM.", atomic_load_explicit(&s->group->draining, memory_order_relaxed) ? 1 : 0);
     one(w, "ringroom_uptime_seconds", "gauge", "Seconds since the server started.", (double)(now_ms - s->start_ms) / 1000.0);
     process_metrics(w);
 }

@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-struct server;
+struct app_shared;
 
 /* Appends the whole exposition to w. */
-void metrics_write(const struct server *s, jw *w, uint64_t now_ms);
+void metrics_write(const struct app_shared *s, jw *w, uint64_t now_ms);
 
 #endif

@@ -79,11 +79,6 @@ int ot_op_copy(ot_op *dst, const ot_op *src)
     return OT_OK;
 }
 
-bool ot_op_is_noop(const ot_op *op)
-{
-    return op->ncomps == 0 || (op->ncomps == 1 && op->comps[0].type == OT_RETAIN);
-}
-
 /* ---------------------------------------------------------------- builders (ot.js) */
 
 static inline struct ot_comp *last(ot_op *op, uint32_t back)

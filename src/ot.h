@@ -57,7 +57,6 @@ void ot_op_clear(ot_op *op);                       /* empty op; keeps memory */
 void ot_op_free(ot_op *op);
 int  ot_op_copy(ot_op *dst, const ot_op *src);     /* dst keeps/grows its memory */
 void ot_op_swap(ot_op *a, ot_op *b);
-bool ot_op_is_noop(const ot_op *op);               /* only retains (or empty) */
 
 /* Builders with ot.js semantics (0 / "" are ignored, adjacent same-type merged, insert
  * before delete). utf8 must be valid UTF-8 and not point into op->text. OT_EBADOP if a

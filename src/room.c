@@ -7,13 +7,11 @@
  */
 #include "room.h"
 
-#include "conn.h"
-#include "hash.h"
+#include "app.h"
 #include "log.h"
-#include "proto.h"
-#include "server.h"
 #include "store/store.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,11 +32,11 @@ struct rooms {
     struct session *cursors;   /* with a pending cursor */
 };
 
-int rooms_init(struct core *co)
+int rooms_init(struct app *app)
 {
     struct rooms *r = calloc(1, sizeof *r);
-    if (!r) return -1;
-    co->rooms = r;
+    if (!r) return -ENOMEM;
+    app->rooms = r;
     return 0;
 }
 
@@ -56,9 +54,9 @@ static void session_free(struct session *s)
     free(s);
 }
 
-void rooms_free(struct core *co)
+void rooms_free(struct app *app)
 {
-    struct rooms *r = co->rooms;
+    struct rooms *r = app->rooms;
     if (!r) return;
     /* Every session is on the dead list by now (the core detached the live ones). */
     while (r->dead) {
@@ -72,83 +70,82 @@ void rooms_free(struct core *co)
         room_free(rm);
     }
     free(r);
-    co->rooms = NULL;
+    app->rooms = NULL;
 }
 
 /* ---- lookup ---- */
 
 /* A room in memory: every one has a stored room (its document and history) that points
  * back to it, so the store's table is the one index by name. */
-static struct room *room_find(struct core *co, const char *name, size_t len)
+static struct room *room_find(struct app *app, const char *name, size_t len)
 {
-    struct store_room *sr = store_room_get(co->store, name, len, false);
+    struct store_room *sr = store_room_get(app->store, name, len, false);
     return sr ? store_room_live(sr) : NULL;
 }
 
-static int room_create(struct core *co, const char *name, size_t len, struct room **out)
+static enum err_code room_create(struct app *app, const char *name, size_t len, struct room **out)
 {
-    struct server *srv = co->srv;
-    if (atomic_fetch_add_explicit(&srv->rooms, 1, memory_order_relaxed) >= co->cfg->max_rooms) {
-        atomic_fetch_sub_explicit(&srv->rooms, 1, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&app->shared->rooms, 1, memory_order_relaxed) >= app->cfg->max_rooms) {
+        atomic_fetch_sub_explicit(&app->shared->rooms, 1, memory_order_relaxed);
         return ERR_TOO_MANY_ROOMS;
     }
     struct room *rm = calloc(1, sizeof *rm);
     /* the stored room (recovered from the log, or kept since the room was last in memory)
      * holds the document; a new name gets an empty one */
-    if (rm) rm->sr = store_room_get(co->store, name, len, true);
+    if (rm) rm->sr = store_room_get(app->store, name, len, true);
     if (!rm || !rm->sr) {
         free(rm);
-        atomic_fetch_sub_explicit(&srv->rooms, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&app->shared->rooms, 1, memory_order_relaxed);
         return ERR_INTERNAL;
     }
     rm->doc = store_room_doc(rm->sr);
     store_room_set_live(rm->sr, rm);
     memcpy(rm->name, name, len);
     rm->name_len = len;
-    struct rooms *r = co->rooms;
+    struct rooms *r = app->rooms;
     rm->next = r->live;
     if (r->live) r->live->prev = rm;
     r->live = rm;
-    stat_add(&co->stats.rooms, 1);
+    stat_add(&app->co->stats.rooms, 1);
     *out = rm;
-    return -1;
+    return ERR_NONE;
 }
 
-static void room_destroy(struct core *co, struct room *rm)
+static void room_destroy(struct app *app, struct room *rm)
 {
-    struct rooms *r = co->rooms;
+    struct rooms *r = app->rooms;
     if (rm->prev) rm->prev->next = rm->next;
     else r->live = rm->next;
     if (rm->next) rm->next->prev = rm->prev;
-    stat_sub(&co->stats.rooms, 1);
-    atomic_fetch_sub_explicit(&co->srv->rooms, 1, memory_order_relaxed);
+    stat_sub(&app->co->stats.rooms, 1);
+    atomic_fetch_sub_explicit(&app->shared->rooms, 1, memory_order_relaxed);
     room_free(rm);
 }
 
 /* ---- output ---- */
 
-/* co->out as one WebSocket text frame in a shared buffer (refs = 1), or NULL on ENOMEM. */
-static struct obuf *frame_of_out(struct core *co)
+/* w's JSON as one WebSocket text frame in a shared buffer (refs = 1), or NULL on ENOMEM. */
+static struct obuf *frame_of(struct app *app, const jw *w)
 {
-    if (co->out.oom) return NULL;
+    if (w->oom) return NULL;
     uint8_t hdr[WS_MAX_HEADER];
-    size_t hl = ws_frame_header(hdr, WS_OP_TEXT, true, co->out.len, NULL);
-    struct obuf *b = obuf_new(&co->pool, hl + co->out.len);
+    size_t hl = ws_frame_header(hdr, WS_OP_TEXT, true, w->len, NULL);
+    struct obuf *b = obuf_new(&app->cc->pool, hl + w->len);
     if (!b) return NULL;
     memcpy(b->data, hdr, hl);
-    memcpy(b->data + hl, co->out.buf, co->out.len);
-    b->len = (uint32_t)(hl + co->out.len);
+    memcpy(b->data + hl, w->buf, w->len);
+    b->len = (uint32_t)(hl + w->len);
     return b;
 }
 
-/* Sends co->out to every live member except `except` and, if rev > 0, except members whose
+/* Sends w's JSON to every live member except `except` and, if rev > 0, except members whose
  * `joined` already showed revision rev. */
-static void broadcast_out_rev(struct core *co, struct room *rm, const struct session *except, enum msg_type type,
+static void broadcast_rev(struct app *app, const jw *w, struct room *rm, const struct session *except, enum msg_type type,
                               uint64_t rev)
 {
     if (rm->nmembers == 0 || (rm->nmembers == 1 && rm->members[0] == except)) return;
     uint64_t t0 = clock_ns();
-    struct obuf *f = frame_of_out(co);
+    struct obuf *f = frame_of(app, w);
     if (!f) {
         log_warn("out of memory encoding a %s broadcast", msg_type_names[type]);
         return;
@@ -157,60 +154,61 @@ static void broadcast_out_rev(struct core *co, struct room *rm, const struct ses
     for (uint32_t i = 0; i < rm->nmembers; i++) {
         struct session *m = rm->members[i];
         if (m == except || !m->conn || (rev && m->joined_rev >= rev)) continue;
-        if (conn_send_shared(co, m->conn, f)) n++;
+        if (conn_send_shared(app->cc, m->conn, f)) n++;
     }
-    obuf_unref(&co->pool, f);
-    stat_add(&co->stats.msgs_out[type], n);
-    stat_add(&co->stats.broadcast_deliveries, n);
-    hist_observe(&co->stats.broadcast, clock_ns() - t0);
+    obuf_unref(&app->cc->pool, f);
+    stat_add(&app->co->stats.msgs_out[type], n);
+    stat_add(&app->co->stats.broadcast_deliveries, n);
+    hist_observe(&app->co->stats.broadcast, clock_ns() - t0);
 }
 
-static void broadcast_out(struct core *co, struct room *rm, const struct session *except, enum msg_type type)
+static void broadcast(struct app *app, const jw *w, struct room *rm, const struct session *except,
+                      enum msg_type type)
 {
-    broadcast_out_rev(co, rm, except, type, 0);
+    broadcast_rev(app, w, rm, except, type, 0);
 }
 
-static void send_out(struct core *co, struct session *s, enum msg_type type)
+static void send_to(struct app *app, const jw *w, struct session *s, enum msg_type type)
 {
-    if (!s->conn || co->out.oom) return;
-    if (conn_send_frame(co, s->conn, WS_OP_TEXT, co->out.buf, co->out.len)) stat_add(&co->stats.msgs_out[type], 1);
+    if (!s->conn || w->oom) return;
+    if (conn_send_frame(app->cc, s->conn, WS_OP_TEXT, w->buf, w->len)) stat_add(&app->co->stats.msgs_out[type], 1);
 }
 
 /* ---- sessions ---- */
 
-struct session *session_new(struct core *co)
+struct session *session_new(struct app *app)
 {
     struct session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    snprintf(s->id, sizeof s->id, "%x-%llx", (unsigned)co->id, (unsigned long long)++co->rooms->next_participant);
-    s->tokens_milli = (uint64_t)co->cfg->rate_limit * 1000;
-    s->tokens_ms = co->now_ms;
+    snprintf(s->id, sizeof s->id, "%x-%llx", (unsigned)app->co->id, (unsigned long long)++app->rooms->next_participant);
+    s->tokens_milli = (uint64_t)app->cfg->rate_limit * 1000;
+    s->tokens_ms = app->co->now_ms;
     return s;
 }
 
-static void cursor_unlink(struct core *co, struct session *s)
+static void cursor_unlink(struct app *app, struct session *s)
 {
     if (!s->cursor_pending) return;
-    struct session **p = &co->rooms->cursors;
+    struct session **p = &app->rooms->cursors;
     while (*p && *p != s) p = &(*p)->cursor_next;
     if (*p) *p = s->cursor_next;
     s->cursor_pending = false;
     s->cursor_next = NULL;
 }
 
-void session_detach(struct core *co, struct session *s)
+void session_detach(struct app *app, struct session *s)
 {
     if (s->dead) return;
     s->conn = NULL;
     s->dead = true;
-    cursor_unlink(co, s);
-    s->dead_next = co->rooms->dead;
-    co->rooms->dead = s;
+    cursor_unlink(app, s);
+    s->dead_next = app->rooms->dead;
+    app->rooms->dead = s;
 }
 
 /* ---- membership ---- */
 
-static void write_participant(struct core *co, struct session *s, const struct user_info *u, bool *ok)
+static void write_participant(struct app *app, struct session *s, const struct user_info *u, bool *ok)
 {
     jw w;
     jw_init(&w, 128);
@@ -223,7 +221,7 @@ static void write_participant(struct core *co, struct session *s, const struct u
     jw_lit(&w, ",\"color\":");
     jw_str(&w, u->color, u->color_len);
     jw_char(&w, '}');
-    (void)co;
+    (void)app;
     if (w.oom) {
         jw_free(&w);
         *ok = false;
@@ -235,9 +233,8 @@ static void write_participant(struct core *co, struct session *s, const struct u
     *ok = true;
 }
 
-static void write_presence(struct core *co, const struct session *s, const char *event)
+static void write_presence(jw *w, const struct session *s, const char *event)
 {
-    jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"presence\",\"event\":\"");
     jw_lit(w, event);
@@ -263,9 +260,8 @@ static void write_state(jw *w, const doc *d, const struct room *rm)
     jw_char(w, ']');
 }
 
-static void write_joined(struct core *co, const struct room *rm, const struct session *s)
+static void write_joined(jw *w, const struct room *rm, const struct session *s)
 {
-    jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"joined\",\"room\":");
     jw_str(w, rm->name, rm->name_len);
@@ -293,32 +289,32 @@ static void write_joined(struct core *co, const struct room *rm, const struct se
     jw_lit(w, "]}");
 }
 
-int room_join(struct core *co, struct session *s, const char *name, size_t len, const struct user_info *u)
+enum err_code room_join(struct app *app, jw *w, struct session *s, const char *name, size_t len, const struct user_info *u)
 {
     if (!shard_name_valid(name, len)) return ERR_BAD_ROOM;
-    struct room *rm = room_find(co, name, len);
+    struct room *rm = room_find(app, name, len);
     bool ok;
     if (rm && s->room == rm) {           /* re-join (after rev-too-old, say): a fresh `joined` */
-        write_participant(co, s, u, &ok);
+        write_participant(app, s, u, &ok);
         if (!ok) return ERR_INTERNAL;
-        write_joined(co, rm, s);
+        write_joined(w, rm, s);
         s->joined_rev = doc_rev(rm->doc);
-        send_out(co, s, MSG_JOINED);
-        return -1;
+        send_to(app, w, s, MSG_JOINED);
+        return ERR_NONE;
     }
-    if (s->room) room_leave(co, s);      /* another room: rm is unaffected */
-    if (rm && rm->nmembers >= co->cfg->max_room_members) return ERR_ROOM_FULL;
-    write_participant(co, s, u, &ok);
+    if (s->room) room_leave(app, w, s);      /* another room: rm is unaffected */
+    if (rm && rm->nmembers >= app->cfg->max_room_members) return ERR_ROOM_FULL;
+    write_participant(app, s, u, &ok);
     if (!ok) return ERR_INTERNAL;
     if (!rm) {
-        int e = room_create(co, name, len, &rm);
-        if (e >= 0) return e;
+        enum err_code e = room_create(app, name, len, &rm);
+        if (e != ERR_NONE) return e;
     }
     if (rm->nmembers == rm->cap) {
         uint32_t cap = rm->cap ? rm->cap * 2 : 8;
         struct session **m = realloc(rm->members, cap * sizeof *m);
         if (!m) {
-            if (rm->nmembers == 0) room_destroy(co, rm);
+            if (rm->nmembers == 0) room_destroy(app, rm);
             return ERR_INTERNAL;
         }
         rm->members = m;
@@ -327,40 +323,39 @@ int room_join(struct core *co, struct session *s, const char *name, size_t len, 
     s->room = rm;
     s->member_idx = rm->nmembers;
     rm->members[rm->nmembers++] = s;
-    write_joined(co, rm, s);
+    write_joined(w, rm, s);
     s->joined_rev = doc_rev(rm->doc);
-    send_out(co, s, MSG_JOINED);
-    write_presence(co, s, "joined");
-    broadcast_out(co, rm, s, MSG_PRESENCE);
-    return -1;
+    send_to(app, w, s, MSG_JOINED);
+    write_presence(w, s, "joined");
+    broadcast(app, w, rm, s, MSG_PRESENCE);
+    return ERR_NONE;
 }
 
-void room_leave(struct core *co, struct session *s)
+void room_leave(struct app *app, jw *w, struct session *s)
 {
     struct room *rm = s->room;
     if (!rm) return;
-    cursor_unlink(co, s);
+    cursor_unlink(app, s);
     uint32_t i = s->member_idx;
     rm->members[i] = rm->members[--rm->nmembers];
     rm->members[i]->member_idx = i;
     s->room = NULL;
     if (rm->nmembers == 0) {
-        room_destroy(co, rm);           /* the document stays in its stored room (store.h) */
+        room_destroy(app, rm);           /* the document stays in its stored room (store.h) */
         return;
     }
-    write_presence(co, s, "left");
-    broadcast_out(co, rm, s, MSG_PRESENCE);
+    write_presence(w, s, "left");
+    broadcast(app, w, rm, s, MSG_PRESENCE);
 }
 
 /* ---- traffic ---- */
 
-int room_chat(struct core *co, struct session *s, const char *text, size_t len, const char *id, size_t id_len,
-              bool has_id)
+enum err_code room_chat(struct app *app, jw *w, struct session *s, const char *text, size_t len, const char *id,
+                        size_t id_len, bool has_id)
 {
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
-    if (len > co->cfg->max_chat_bytes) return ERR_TOO_LARGE;
-    jw *w = &co->out;
+    if (len > app->cfg->max_chat_bytes) return ERR_TOO_LARGE;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"chat\",\"from\":");
     jw_str(w, s->id, strlen(s->id));
@@ -381,22 +376,21 @@ int room_chat(struct core *co, struct session *s, const char *text, size_t len, 
      * for the disk (an fdatasync stall would otherwise sit in every room's chat latency).
      * It joins the room's kept chat (`joined`) at once, as everyone in the room has it; a crash
      * may lose the last few milliseconds of chat, never an acknowledged op (docs/persistence.md). */
-    if (!store_append_chat(co->store, rm->sr, seq, ts, w->buf, w->len))
-        store_room_keep_chat(co->store, rm->sr, seq, ts, w->buf, w->len);
-    broadcast_out(co, rm, NULL, MSG_CHAT);
-    return -1;
+    if (!store_append_chat(app->store, rm->sr, seq, ts, w->buf, w->len))
+        store_room_keep_chat(app->store, rm->sr, seq, ts, w->buf, w->len);
+    broadcast(app, w, rm, NULL, MSG_CHAT);
+    return ERR_NONE;
 }
 
-static void cursor_send(struct core *co, struct session *s)
+static void cursor_send(struct app *app, jw *w, struct session *s)
 {
-    jw *w = &co->out;
     jw_reset(w);
     jw_raw(w, s->cursor, s->cursor_len);
-    broadcast_out(co, s->room, s, MSG_CURSOR);
-    s->cursor_sent_ms = co->now_ms;
+    broadcast(app, w, s->room, s, MSG_CURSOR);
+    s->cursor_sent_ms = app->co->now_ms;
 }
 
-int room_cursor(struct core *co, struct session *s, const char *msg, size_t len)
+enum err_code room_cursor(struct app *app, struct session *s, const char *msg, size_t len)
 {
     if (!s->room) return ERR_NOT_JOINED;
     if (len > s->cursor_cap) {
@@ -409,35 +403,34 @@ int room_cursor(struct core *co, struct session *s, const char *msg, size_t len)
     s->cursor_len = len;
     if (!s->cursor_pending) {
         s->cursor_pending = true;
-        s->cursor_next = co->rooms->cursors;
-        co->rooms->cursors = s;
+        s->cursor_next = app->rooms->cursors;
+        app->rooms->cursors = s;
     }
-    return -1;
+    return ERR_NONE;
 }
 
-int room_element(struct core *co, struct session *s, const char *id, size_t id_len, int64_t version,
-                 int64_t nonce, const char *json, size_t len)
+enum err_code room_element(struct app *app, jw *w, struct session *s, const char *id, size_t id_len,
+                           int64_t version, int64_t nonce, const char *json, size_t len)
 {
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
-    if (id_len == 0 || id_len > STORE_ELEMENT_ID_MAX || len > co->cfg->max_element_bytes) return ERR_TOO_LARGE;
+    if (id_len == 0 || id_len > STORE_ELEMENT_ID_MAX || len > app->cfg->max_element_bytes) return ERR_TOO_LARGE;
     /* last writer wins (higher version; on a tie the lower versionNonce), kept and logged by the
      * store like chat: the winner goes out at once, its record with the next batch */
-    switch (store_element_put(co->store, rm->sr, id, id_len, version, nonce, json, len, co->cfg->max_room_elements)) {
+    switch (store_element_put(app->store, rm->sr, id, id_len, version, nonce, json, len, app->cfg->max_room_elements)) {
     case STORE_ELEMENT_WON: break;
-    case STORE_ELEMENT_LOST: return -1;
+    case STORE_ELEMENT_LOST: return ERR_NONE;
     case STORE_ELEMENT_FULL: return ERR_TOO_MANY_ELEMENTS;
     case STORE_ELEMENT_NOMEM: return ERR_INTERNAL;
     }
-    jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"element\",\"element\":");
     jw_raw(w, json, len);
     jw_lit(w, ",\"from\":");
     jw_str(w, s->id, strlen(s->id));
     jw_char(w, '}');
-    broadcast_out(co, rm, s, MSG_ELEMENT);
-    return -1;
+    broadcast(app, w, rm, s, MSG_ELEMENT);
+    return ERR_NONE;
 }
 
 /* --ot-max-lag: op is based on a revision older than the doc's window (doc_oldest_rev). Transforms
@@ -446,10 +439,10 @@ int room_element(struct core *co, struct session *s, const char *id, size_t id_l
  * the one that turned r into r + 1) up to where the doc's window starts; *base_rev becomes that
  * revision and doc_receive does the rest. The store holds every op of the doc's window too, but
  * the doc's own (parsed) copies are used from there on. Returns DOC_OK or a DOC_E* code. */
-static int transform_from_store(struct core *co, struct room *rm, int64_t *base_rev, ot_op *op)
+static int transform_from_store(struct app *app, struct room *rm, int64_t *base_rev, ot_op *op)
 {
     uint64_t cur = doc_rev(rm->doc), oldest = doc_oldest_rev(rm->doc), from = (uint64_t)*base_rev;
-    if (cur - from > co->cfg->ot_max_lag || store_room_oldest_op(rm->sr) > from + 1) return DOC_EREV_TOO_OLD;
+    if (cur - from > app->cfg->ot_max_lag || store_room_oldest_op(rm->sr) > from + 1) return DOC_EREV_TOO_OLD;
     ot_op hist, a, b;
     ot_op_init(&hist);
     ot_op_init(&a);
@@ -473,18 +466,17 @@ static int transform_from_store(struct core *co, struct room *rm, int64_t *base_
     return rc;
 }
 
-static void send_ack(struct core *co, struct session *s, uint64_t rev)
+static void send_ack(struct app *app, jw *w, struct session *s, uint64_t rev)
 {
-    jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"ack\",\"rev\":");
     jw_uint(w, rev);
     jw_char(w, '}');
-    send_out(co, s, MSG_ACK);
+    send_to(app, w, s, MSG_ACK);
 }
 
-int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, const char *cid, size_t cid_len,
-            uint64_t cseq, uint64_t *rev)
+enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_rev, ot_op *op, const char *cid,
+                      size_t cid_len, uint64_t cseq, uint64_t *rev)
 {
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
@@ -494,17 +486,18 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, con
         /* a resubmission of an op already applied (or of one before it): ack, apply nothing */
         *rev = last_rev;
         if (last_rev <= store_room_durable_rev(rm->sr)) {
-            send_ack(co, s, last_rev);
-            return -1;
+            send_ack(app, w, s, last_rev);
+            return ERR_NONE;
         }
-        if (!c || store_wait_durable(co->store, rm->sr, last_rev, (uint32_t)(c - co->conns), c->gen)) return -1;
+        struct conn_ref ref = c ? conn_ref_of(app->cc, c) : (struct conn_ref){ UINT32_MAX, 0 };
+        if (!c || store_wait_durable(app->store, rm->sr, last_rev, ref.idx, ref.gen)) return ERR_NONE;
         return ERR_INTERNAL;
     }
-    if (store_core_unavailable(co->store)) return ERR_STORE_UNAVAILABLE;   /* before the doc changes */
+    if (store_core_unavailable(app->store)) return ERR_STORE_UNAVAILABLE;   /* before the doc changes */
     if (store_room_fenced(rm->sr)) return ERR_STORE_CONFLICT;
     int drc = DOC_OK;
     if (base_rev >= 0 && (uint64_t)base_rev < doc_oldest_rev(rm->doc))
-        drc = transform_from_store(co, rm, &base_rev, op);
+        drc = transform_from_store(app, rm, &base_rev, op);
     if (drc == DOC_OK) drc = doc_receive(rm->doc, base_rev, op);
     switch (drc) {
     case DOC_OK: break;
@@ -515,22 +508,22 @@ int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, con
     default: return ERR_INTERNAL;
     }
     *rev = doc_rev(rm->doc);
-    stat_add(&co->stats.ot_ops, 1);
+    stat_add(&app->co->stats.ot_ops, 1);
     /* The ack and the broadcast wait until the op log has the op durably (room_op_durable):
      * nobody sees an op that a crash could take back. */
-    jw *w = &co->out;
+    struct conn_ref ref = c ? conn_ref_of(app->cc, c) : (struct conn_ref){ UINT32_MAX, 0 };
     jw_reset(w);
     ot_op_to_json(op, w);
-    if (w->oom || !store_append_op(co->store, rm->sr, *rev, clock_unix_ms(), s->id, strlen(s->id), w->buf, w->len,
-                                   cid, cid_len, cseq, c ? (uint32_t)(c - co->conns) : UINT32_MAX, c ? c->gen : 0)) {
+    if (w->oom || !store_append_op(app->store, rm->sr, *rev, clock_unix_ms(), s->id, strlen(s->id), w->buf, w->len,
+                                   cid, cid_len, cseq, ref.idx, ref.gen)) {
         log_error("room %s: out of memory logging op rev %llu; it is applied but will not be acked",
                   rm->name, (unsigned long long)*rev);
         return ERR_INTERNAL;
     }
-    return -1;
+    return ERR_NONE;
 }
 
-void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen,
+void room_op_durable(struct app *app, jw *w, struct store_room *sr, uint64_t rev, struct conn_ref sender_ref,
                      enum store_outcome outcome)
 {
     bool ack_only = outcome == STORE_ACK_ONLY;
@@ -538,23 +531,22 @@ void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint3
     const struct store_op *o = store_room_op(sr, rev);
     if (!rm || (!o && !ack_only)) return;  /* nobody left to tell */
     struct session *sender = NULL;
-    if (conn_idx < co->conn_cap) {
-        struct conn *c = &co->conns[conn_idx];
-        /* a resubmission is acked even if its `joined` showed the op already */
-        if (c->gen == conn_gen && c->state == CONN_WS && c->session && c->session->room == rm &&
-            (ack_only || c->session->joined_rev < rev))
-            sender = c->session;
-    }
+    struct conn *c = conn_deref(app->cc, sender_ref);
+    struct session *cs = c ? conn_user(c) : NULL;
+    /* a resubmission is acked even if its `joined` showed the op already */
+    if (cs && cs->room == rm && (ack_only || cs->joined_rev < rev)) sender = cs;
     if (outcome == STORE_CONFLICT) {
-        if (sender)
-            proto_send_error(co, sender->conn, ERR_STORE_CONFLICT,
+        if (sender) {
+            wire_write_error(w, ERR_STORE_CONFLICT,
                              "another writer committed this revision in the store first; this op is not applied: re-join the room",
                              MSG_OP);
+            stat_add(&app->co->stats.errors[ERR_STORE_CONFLICT], 1);
+            send_to(app, w, sender, MSG_ERROR);
+        }
         return;
     }
-    if (sender) send_ack(co, sender, rev);
+    if (sender) send_ack(app, w, sender, rev);
     if (ack_only) return;
-    jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"op\",\"rev\":");
     jw_uint(w, rev);
@@ -563,43 +555,42 @@ void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint3
     jw_lit(w, ",\"from\":");
     jw_str(w, o->from, o->from_len);
     jw_char(w, '}');
-    broadcast_out_rev(co, rm, sender, MSG_OP, rev);
+    broadcast_rev(app, w, rm, sender, MSG_OP, rev);
 }
 
 /* ---- turn end ---- */
 
-uint32_t rooms_end_of_turn(struct core *co)
+uint32_t rooms_end_of_turn(struct app *app, jw *w)
 {
-    struct rooms *r = co->rooms;
+    struct rooms *r = app->rooms;
     while (r->dead) {
         struct session *s = r->dead;
         r->dead = s->dead_next;
-        room_leave(co, s);
+        room_leave(app, w, s);
         session_free(s);
     }
-    uint32_t next_due = UINT32_MAX, interval = co->cfg->cursor_interval_ms;
+    uint32_t next_due = UINT32_MAX, interval = app->cfg->cursor_interval_ms;
     struct session **p = &r->cursors;
     while (*p) {
         struct session *s = *p;
         uint64_t due = s->cursor_sent_ms + interval;
-        if (co->now_ms >= due || s->cursor_sent_ms == 0) {
+        if (app->co->now_ms >= due || s->cursor_sent_ms == 0) {
             *p = s->cursor_next;
             s->cursor_pending = false;
             s->cursor_next = NULL;
-            cursor_send(co, s);
+            cursor_send(app, w, s);
         } else {
-            if (due - co->now_ms < next_due) next_due = (uint32_t)(due - co->now_ms);
+            if (due - app->co->now_ms < next_due) next_due = (uint32_t)(due - app->co->now_ms);
             p = &s->cursor_next;
         }
     }
     return next_due;
 }
 
-bool room_describe(struct core *co, const char *name, size_t len)
+bool room_describe(struct app *app, jw *w, const char *name, size_t len)
 {
-    struct store_room *sr = store_room_get(co->store, name, len, false);
+    struct store_room *sr = store_room_get(app->store, name, len, false);
     if (!sr) return false;
-    jw *w = &co->out;
     jw_reset(w);
     jw_lit(w, "{\"room\":");
     jw_str(w, name, len);

@@ -14,7 +14,9 @@
 #ifndef RINGROOM_ROOM_H
 #define RINGROOM_ROOM_H
 
+#include "conn.h"
 #include "doc.h"
+#include "json.h"
 #include "shard.h"
 #include "store/store.h"
 #include "wire.h"
@@ -23,8 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct core;
+struct app;
 struct conn;
+struct conn_ref;
 struct room;
 struct store_room;
 
@@ -32,7 +35,7 @@ struct store_room;
 #define ROOM_CID_MAX 64               /* op `cid`, bytes (= STORE_CID_MAX) */
 
 struct session {
-    struct conn *conn;            /* NULL once the connection is gone */
+    struct conn *conn;            /* NULL once the connection is gone (transport: conn.h) */
     struct room *room;            /* NULL until joined */
     uint32_t member_idx;          /* position in room->members */
     char id[PARTICIPANT_ID_MAX];  /* participant id, unique in the process */
@@ -55,13 +58,13 @@ struct session {
 /* The core's rooms in memory, sessions to reap and cursors to send (room.c). */
 struct rooms;
 
-int rooms_init(struct core *co);
-void rooms_free(struct core *co);
+int rooms_init(struct app *app);
+void rooms_free(struct app *app);
 
 /* A fresh session for a /ws connection (NULL on ENOMEM). */
-struct session *session_new(struct core *co);
+struct session *session_new(struct app *app);
 /* The connection is gone: stop sending to the session; it leaves its room at turn end. */
-void session_detach(struct core *co, struct session *s);
+void session_detach(struct app *app, struct session *s);
 
 /* Who a participant says they are (UTF-8, unescaped; any of them may be empty). */
 struct user_info {
@@ -69,38 +72,42 @@ struct user_info {
     size_t id_len, name_len, color_len;
 };
 
-/* Joins (leaving any previous room). On failure returns the error code; otherwise sends
- * `joined` to the session and `presence` to the others and returns -1. The wire format of
- * room messages is written here, next to the state it shows; proto.c parses what comes in. */
-int room_join(struct core *co, struct session *s, const char *name, size_t name_len, const struct user_info *u);
-void room_leave(struct core *co, struct session *s);
+/* Every function below returns ERR_NONE or the error code for the sender (wire.h), and
+ * encodes what it sends with w (the caller's scratch writer; its content is overwritten). The
+ * wire format of room messages is written here, next to the state it shows; proto.c parses
+ * what comes in. */
 
-/* Room traffic. Each returns -1 on success or an error code for the sender. */
-int room_chat(struct core *co, struct session *s, const char *text, size_t len, const char *id, size_t id_len,
-              bool has_id);
+/* Joins (leaving any previous room): `joined` to the session, `presence` to the others. */
+enum err_code room_join(struct app *app, jw *w, struct session *s, const char *name, size_t name_len,
+                        const struct user_info *u);
+void room_leave(struct app *app, jw *w, struct session *s);
+
+/* Room traffic. */
+enum err_code room_chat(struct app *app, jw *w, struct session *s, const char *text, size_t len, const char *id,
+                        size_t id_len, bool has_id);
 /* `msg` is the complete outgoing cursor message (proto.c encodes it): kept as the latest,
  * sent to the others once --cursor-interval has passed since the last one. */
-int room_cursor(struct core *co, struct session *s, const char *msg, size_t len);
-int room_element(struct core *co, struct session *s, const char *id, size_t id_len, int64_t version,
-                 int64_t nonce, const char *element_json, size_t len);
+enum err_code room_cursor(struct app *app, struct session *s, const char *msg, size_t len);
+enum err_code room_element(struct app *app, jw *w, struct session *s, const char *id, size_t id_len,
+                           int64_t version, int64_t nonce, const char *element_json, size_t len);
 /* `op` is parsed; on success it holds the op as applied and the new revision is returned in *rev.
  * The op is applied and handed to the op log; its `ack` (to the sender) and `op` (to the others)
  * go out when the log says it is durable: room_op_durable, the store's callback. Refused with
- * store-unavailable, the doc unchanged, while the log cannot write. */
-/* cid (cid_len 0: none) and cseq make a resubmission idempotent (docs/protocol.md): if cid's op
+ * store-unavailable, the doc unchanged, while the log cannot write.
+ * cid (cid_len 0: none) and cseq make a resubmission idempotent (docs/protocol.md): if cid's op
  * cseq (or a later one) is applied already, the op is not applied again and the sender gets an
  * `ack` with the revision of cid's latest applied op (once that is durable). */
-int room_op(struct core *co, struct session *s, int64_t base_rev, ot_op *op, const char *cid, size_t cid_len,
-            uint64_t cseq, uint64_t *rev);
-void room_op_durable(struct core *co, struct store_room *sr, uint64_t rev, uint32_t conn_idx, uint32_t conn_gen,
+enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_rev, ot_op *op, const char *cid,
+                      size_t cid_len, uint64_t cseq, uint64_t *rev);
+void room_op_durable(struct app *app, jw *w, struct store_room *sr, uint64_t rev, struct conn_ref sender,
                      enum store_outcome outcome);
 
 /* Once per loop turn: detached sessions leave their rooms, due cursors are sent. Returns
  * the milliseconds until the next pending cursor is due (UINT32_MAX if none). */
-uint32_t rooms_end_of_turn(struct core *co);
+uint32_t rooms_end_of_turn(struct app *app, jw *w);
 
-/* GET /rooms/<name> on the owner: writes {"room","rev","doc","participants"} to co->out.
+/* GET /rooms/<name> on the owner: writes {"room","rev","doc","participants"} to w.
  * False if the room is neither in memory nor in the op log. */
-bool room_describe(struct core *co, const char *name, size_t len);
+bool room_describe(struct app *app, jw *w, const char *name, size_t len);
 
 #endif

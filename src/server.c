@@ -1,7 +1,7 @@
 /* server.c: see server.h. */
 #include "server.h"
 
-#include "conn.h"
+#include "handover.h"
 #include "log.h"
 #include "store/store.h"
 #include "webfiles.h"
@@ -64,7 +64,15 @@ static uint32_t usable_cpus(int **cpus_out)
     return n ? n : 1;
 }
 
-int server_init(struct server *s, const struct config *cfg, const char *version)
+/* One core's layers above the loop. */
+struct server_worker {
+    struct server *srv;
+    struct core *co;
+    struct conn_core cc;
+    struct app app;
+};
+
+enum server_result server_init(struct server *s, const struct config *cfg, const char *version)
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
@@ -73,13 +81,29 @@ int server_init(struct server *s, const struct config *cfg, const char *version)
 
     int *avail;
     uint32_t ncpu = usable_cpus(&avail);
-    s->ncores = cfg->threads ? cfg->threads : ncpu;
-    s->cpus = calloc(s->ncores, sizeof *s->cpus);
-    if (!s->cpus) return 1;
-    for (uint32_t i = 0; i < s->ncores; i++) s->cpus[i] = avail ? avail[i % ncpu] : -1;
+    uint32_t ncores = cfg->threads ? cfg->threads : ncpu;
+    s->group.cores = calloc(ncores, sizeof *s->group.cores);
+    s->workers = calloc(ncores, sizeof *s->workers);
+    if (!s->group.cores || !s->workers) {
+        free(avail);
+        fprintf(stderr, "ringroom: out of memory\n");
+        return SERVER_FAILED;
+    }
+    s->group.ncores = ncores;
+    for (uint32_t i = 0; i < ncores; i++) {
+        struct core *co = &s->group.cores[i];
+        co->id = (int)i;
+        co->group = &s->group;
+        co->cpu = avail ? avail[i % ncpu] : -1;
+        co->listen_fd = -1;            /* server_free closes only what was opened */
+        s->workers[i].srv = s;
+        s->workers[i].co = co;
+    }
     free(avail);
 
-    /* Fixed-file tables are bounded by RLIMIT_NOFILE (per ring): raise it as far as allowed. */
+    /* Each ring's fixed-file table is bounded by RLIMIT_NOFILE (the kernel refuses a larger
+     * sparse table): raise the soft limit to the hard one, then size every ring's table (and
+     * its connection pool) to min(RLIMIT_NOFILE, --max-conns, 1M). */
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < rl.rlim_max) {
@@ -92,36 +116,33 @@ int server_init(struct server *s, const struct config *cfg, const char *version)
     uint64_t per_ring = rl.rlim_cur > (1u << 20) ? (1u << 20) : rl.rlim_cur;
     if (cfg->max_conns && cfg->max_conns < per_ring) per_ring = cfg->max_conns;
     s->table_size = (uint32_t)per_ring;
-    uint64_t capacity = (uint64_t)s->ncores * s->table_size;
-    s->max_conns = cfg->max_conns ? cfg->max_conns : (uint32_t)(capacity > UINT32_MAX ? UINT32_MAX : capacity);
+    uint64_t capacity = (uint64_t)ncores * s->table_size;
+    s->conns.max_conns = cfg->max_conns ? cfg->max_conns : (uint32_t)(capacity > UINT32_MAX ? UINT32_MAX : capacity);
     if (cfg->max_conns > capacity)
         log_warn("--max-conns %u exceeds what this process can hold: %u rings x %u fixed-file slots "
                  "(RLIMIT_NOFILE %llu) = %llu; connections past that are refused",
-                 cfg->max_conns, s->ncores, s->table_size, (unsigned long long)rl.rlim_cur,
+                 cfg->max_conns, ncores, s->table_size, (unsigned long long)rl.rlim_cur,
                  (unsigned long long)capacity);
 
-    s->cores = calloc(s->ncores, sizeof *s->cores);
-    if (!s->cores) return 1;
-    for (uint32_t i = 0; i < s->ncores; i++) {
+    for (uint32_t i = 0; i < ncores; i++) {
         char err[256];
-        s->cores[i].id = (int)i;
-        s->cores[i].srv = s;
-        s->cores[i].cfg = &s->cfg;
-        s->cores[i].listen_fd = open_listener(&s->cfg, err, sizeof err);
-        if (s->cores[i].listen_fd < 0) {
+        struct core *co = &s->group.cores[i];
+        co->table_size = s->table_size;
+        co->listen_fd = open_listener(&s->cfg, err, sizeof err);
+        if (co->listen_fd < 0) {
             fprintf(stderr, "ringroom: %s\n", err);
-            return 1;
+            return SERVER_FAILED;
         }
     }
     s->web = webfiles_load(cfg->web_dir);
-    if (!s->web) return 1;
+    if (!s->web) return SERVER_FAILED;
     {
         char err[1024];
         uint64_t t0 = clock_ms();
-        int code = store_open(&s->store, &s->cfg, s->ncores, err, sizeof err);
+        int code = store_open(&s->store, &s->cfg, ncores, err, sizeof err);
         if (code) {
             fprintf(stderr, "ringroom: %s\n", err);
-            return code;
+            return code == 3 ? SERVER_CORRUPT_DATA : SERVER_FAILED;
         }
         if (strcmp(s->cfg.store, "embedded"))
             log_info("store: MongoDB ready in %llu ms (batches of up to --fsync-interval)", (unsigned long long)(clock_ms() - t0));
@@ -129,12 +150,59 @@ int server_init(struct server *s, const struct config *cfg, const char *version)
             log_info("op log: %s ready in %llu ms (fsync %s)", s->cfg.data_dir, (unsigned long long)(clock_ms() - t0),
                      s->cfg.fsync_mode == FSYNC_ALWAYS ? "always" : s->cfg.fsync_mode == FSYNC_OFF ? "off" : "batch");
     }
-    s->start_ms = clock_ms();
-    s->start_unix = (uint64_t)time(NULL);
-    return 0;
+    s->app.cfg = &s->cfg;
+    s->app.version = version;
+    s->app.group = &s->group;
+    s->app.web = s->web;
+    s->app.store = s->store;
+    s->app.start_ms = clock_ms();
+    return SERVER_OK;
 }
 
-int server_run(struct server *s)
+/* The store's hooks on the loop (after the transport's: a turn's ops are all appended by then). */
+static uint32_t store_turn(void *sc) { return store_flush(sc); }
+static void store_tick_hook(void *sc) { store_tick(sc); }
+static void store_cqe(void *sc, struct io_uring_cqe *cqe) { store_on_cqe(sc, cqe); }
+
+/* A worker thread: its core, transport, application and store writer, wired bottom-up; the
+ * loop until the drain is over; then teardown top-down. */
+static void *worker_main(void *arg)
+{
+    struct server_worker *wk = arg;
+    struct server *s = wk->srv;
+    struct core *co = wk->co;
+    struct store_core *sc = store_core_of(s->store, (uint32_t)co->id);
+    struct conn_handler handler = app_conn_handler(&wk->app);
+    int r = core_init(co);
+    if (!r) r = conn_core_init(&wk->cc, co, &s->cfg, &s->conns, &handler);
+    if (!r) {
+        handover_init(&wk->cc);
+        r = app_init(&wk->app, &wk->cc, &s->app, sc);     /* the rooms' turn hook comes first */
+        if (r) log_error("out of memory setting up core %d", co->id);
+    }
+    if (!r) {
+        conn_core_hooks(&wk->cc);
+        core_on_turn(co, store_turn, sc);
+        core_on_tick(co, store_tick_hook, sc);
+        core_on_cqe(co, UD_STORE, store_cqe, sc);
+    }
+    if (r) atomic_store(&s->group.init_failed, 1);
+    pthread_barrier_wait(&s->group.ready);           /* every ring exists (or one failed) */
+    if (!atomic_load(&s->group.init_failed)) {
+        core_run(co);
+        /* Flush what the loop left queued (bye/close frames) on a best-effort basis, and the
+         * records the op log still holds (chat, unacked ops). */
+        conn_core_finish(&wk->cc);
+        store_core_finish(sc);
+    }
+    conn_core_free(&wk->cc);
+    app_free(&wk->app);
+    core_free(co);
+    atomic_fetch_add(&s->group.cores_done, 1);
+    return NULL;
+}
+
+enum server_result server_run(struct server *s)
 {
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -143,58 +211,59 @@ int server_run(struct server *s)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);       /* inherited by the cores */
     signal(SIGPIPE, SIG_IGN);
 
-    pthread_barrier_init(&s->ready, NULL, s->ncores + 1);
-    pthread_t *threads = calloc(s->ncores, sizeof *threads);
-    if (!threads) return 1;
-    for (uint32_t i = 0; i < s->ncores; i++) {
-        int r = pthread_create(&threads[i], NULL, core_main, &s->cores[i]);
+    uint32_t ncores = s->group.ncores;
+    pthread_barrier_init(&s->group.ready, NULL, ncores + 1);
+    pthread_t *threads = calloc(ncores, sizeof *threads);
+    if (!threads) return SERVER_FAILED;
+    for (uint32_t i = 0; i < ncores; i++) {
+        int r = pthread_create(&threads[i], NULL, worker_main, &s->workers[i]);
         if (r) {
             fprintf(stderr, "ringroom: starting thread %u: %s\n", i, strerror(r));
             exit(1);                 /* the barrier can no longer complete */
         }
     }
-    pthread_barrier_wait(&s->ready);
-    int code = 0;
-    if (atomic_load(&s->init_failed)) {
-        code = 1;
+    pthread_barrier_wait(&s->group.ready);
+    enum server_result result = SERVER_OK;
+    if (atomic_load(&s->group.init_failed)) {
+        result = SERVER_FAILED;
     } else {
         log_info("ringroom %s listening on http://%s:%u/ (%u threads, up to %u connections)",
-                 s->version, s->cfg.listen_host, s->cfg.listen_port, s->ncores, s->max_conns);
+                 s->version, s->cfg.listen_host, s->cfg.listen_port, ncores, s->conns.max_conns);
         uint64_t deadline = 0;
         struct timespec poll = { 0, 100 * 1000000L };
-        while (atomic_load(&s->cores_done) < s->ncores) {
+        while (atomic_load(&s->group.cores_done) < ncores) {
             siginfo_t info;
             int sig = sigtimedwait(&sigs, &info, &poll);
             if (sig > 0) {
-                if (!server_draining(s)) {
+                if (!atomic_load(&s->group.draining)) {
                     log_info("%s: draining (up to %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                              s->cfg.drain_timeout_ms);
                     deadline = clock_ms() + s->cfg.drain_timeout_ms;
-                    atomic_store(&s->draining, true);
+                    atomic_store(&s->group.draining, true);
                 } else {
                     log_info("second signal: stopping now");
-                    atomic_store(&s->stop_now, true);
+                    atomic_store(&s->group.stop_now, true);
                 }
             }
-            if (deadline && clock_ms() >= deadline && !atomic_load(&s->stop_now)) {
+            if (deadline && clock_ms() >= deadline && !atomic_load(&s->group.stop_now)) {
                 log_warn("drain timeout: closing the remaining connections");
-                atomic_store(&s->stop_now, true);
+                atomic_store(&s->group.stop_now, true);
             }
         }
     }
-    for (uint32_t i = 0; i < s->ncores; i++) pthread_join(threads[i], NULL);
+    for (uint32_t i = 0; i < ncores; i++) pthread_join(threads[i], NULL);
     free(threads);
-    pthread_barrier_destroy(&s->ready);
-    if (!code) log_info("stopped");
-    return code;
+    pthread_barrier_destroy(&s->group.ready);
+    if (result == SERVER_OK) log_info("stopped");
+    return result;
 }
 
 void server_free(struct server *s)
 {
-    for (uint32_t i = 0; s->cores && i < s->ncores; i++)
-        if (s->cores[i].listen_fd >= 0) close(s->cores[i].listen_fd);
-    free(s->cores);
-    free(s->cpus);
+    for (uint32_t i = 0; s->group.cores && i < s->group.ncores; i++)
+        if (s->group.cores[i].listen_fd >= 0) close(s->group.cores[i].listen_fd);
+    free(s->group.cores);
+    free(s->workers);
     webfiles_free(s->web);
     store_close(s->store);
 }

@@ -7,6 +7,8 @@
 #ifndef RINGROOM_WIRE_H
 #define RINGROOM_WIRE_H
 
+#include "json.h"
+
 enum msg_type {
     MSG_JOIN, MSG_LEAVE, MSG_CHAT, MSG_CURSOR, MSG_ELEMENT, MSG_OP,       /* client → server */
     MSG_JOINED, MSG_ACK, MSG_PRESENCE, MSG_ERROR, MSG_BYE,                /* server → client only */
@@ -14,7 +16,9 @@ enum msg_type {
     MSG_TYPE_COUNT
 };
 
+/* Every room and protocol function returns one: ERR_NONE (0) for success. */
 enum err_code {
+    ERR_NONE = 0,
     ERR_BAD_JSON,        /* not a JSON object, or a binary frame */
     ERR_BAD_MESSAGE,     /* a field is missing or has the wrong type or range */
     ERR_UNKNOWN_TYPE,
@@ -37,5 +41,8 @@ enum err_code {
 
 extern const char *const msg_type_names[MSG_TYPE_COUNT];
 extern const char *const err_code_names[ERR_COUNT];
+
+/* Writes {"type":"error","code","message","ref"} into w (reset first); ref MSG_OTHER: null. */
+void wire_write_error(jw *w, enum err_code code, const char *message, enum msg_type ref);
 
 #endif

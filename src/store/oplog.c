@@ -309,6 +309,7 @@ struct store_core {
     struct core *co;
     uint32_t id;
     store_durable_fn on_durable;
+    void *durable_arg;
     struct store_room **buckets;
     uint32_t nbuckets, count;
     int fd;
@@ -907,7 +908,7 @@ static void release_waiters(struct store_core *sc)
         enum store_outcome out = wt.ack_only ? STORE_ACK_ONLY : STORE_DURABLE;
         if (wt.sr->fence_rev && wt.rev >= wt.sr->fence_rev) out = STORE_CONFLICT;   /* not written */
         else if (wt.rev > wt.sr->durable_rev) wt.sr->durable_rev = wt.rev;
-        if (sc->on_durable) sc->on_durable(sc->co, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen, out);
+        if (sc->on_durable) sc->on_durable(sc->durable_arg, wt.sr, wt.rev, wt.conn_idx, wt.conn_gen, out);
     }
 }
 
@@ -1131,10 +1132,11 @@ enum store_element_put store_element_put(struct store_core *sc, struct store_roo
     return r;
 }
 
-void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable)
+void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, void *arg)
 {
     sc->co = co;
     sc->on_durable = on_durable;
+    sc->durable_arg = arg;
 }
 
 struct store_core *store_core_of(struct store *st, uint32_t core) { return &st->cores[core]; }

@@ -72,9 +72,12 @@ enum store_outcome {
     STORE_CONFLICT,   /* MongoDB holds another op at this revision (someone else committed it):
                        * the op is not durable and never will be; neither ack nor broadcast */
 };
-typedef void (*store_durable_fn)(struct core *co, struct store_room *sr, uint64_t rev,
+typedef void (*store_durable_fn)(void *arg, struct store_room *sr, uint64_t rev,
                                  uint32_t conn_idx, uint32_t conn_gen, enum store_outcome outcome);
-void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable);
+/* Gives the core's writer its ring (and statistics) and the callback of the layer above
+ * (called with arg). The process registers store_flush, store_tick and store_on_cqe on the
+ * loop. */
+void store_core_attach(struct store_core *sc, struct core *co, store_durable_fn on_durable, void *arg);
 /* Before the loop submits: starts a write if records wait and it is time. Returns the ms
  * until it wants to be woken to write (UINT32_MAX: nothing waits). */
 uint32_t store_flush(struct store_core *sc);
