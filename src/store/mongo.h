@@ -30,8 +30,8 @@
 #define RINGROOM_STORE_MONGO_H
 
 #include "json.h"
+#include "record.h"
 #include "shard.h"
-#include "store.h"
 
 #include <bson/bson.h>
 #include <stdbool.h>

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store/mongo.h"
+#include "store/record.h"
 
 /* ---- a database with unique (room, rev|seq) per collection ---- */
 

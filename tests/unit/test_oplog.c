@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "shard.h"
+#include "store/record.h"
 #include "store/store.h"
 
 static void test_crc32c(void **state)
