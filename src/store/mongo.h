@@ -1,8 +1,8 @@
 /* mongo.h: the MongoDB back end of the store (--store mongodb://...), the contract between
- * oplog.c and mongo.c.
+ * the store (writer.c, recovery.c) and mongo.c.
  *
- * oplog.c keeps doing everything a core does with its records (group commit, waiters in
- * order, stored rooms in memory); only where the bytes go changes. Instead of a write +
+ * writer.c and rooms.c keep doing everything a core does with its records (group commit,
+ * waiters in order, stored rooms in memory); only where the bytes go changes. Instead of a write +
  * fdatasync on a segment, a core hands the framed records of one group commit to its own
  * writer thread (libmongoc blocks; a ring never does) and arms a read of the writer's
  * eventfd. The thread decodes the records and writes them with insert_many, in order:

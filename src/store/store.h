@@ -1,5 +1,8 @@
-/* store.h: durable storage of rooms (issue 6): the embedded op log (src/store/oplog.c), or
- * MongoDB with --store mongodb://... (src/store/mongo.c writes the same records there).
+/* store.h: durable storage of rooms (issue 6): the embedded op log, or MongoDB with
+ * --store mongodb://... (src/store/mongo.c writes the same records there). The store's files:
+ * record.c (the record codec), rooms.c (stored rooms in memory), writer.c (the write path:
+ * group commit, waiters, segments, online checkpoints), recovery.c (store_open: recovery,
+ * start-up compaction; store_close); internal.h holds what they share.
  *
  * What is stored: every accepted OT op {room, rev, op JSON, from, ts, and the client's cid/cseq
  * if it gave one (docs/protocol.md, resubmission)}, every chat message, every canvas element

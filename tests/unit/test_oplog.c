@@ -1,7 +1,8 @@
-/* test_oplog.c: the op log's record framing and recovery (src/store/oplog.c): CRC32C against
- * its reference vector, encode/scan round trips, torn tails cut at every byte, zero tails,
- * corruption in the middle refused (and cut with --recover-truncate), revision gaps refused,
- * end-to-end recovery of a data dir into documents, history and chat, and the data-dir lock. */
+/* test_oplog.c: the op log's record framing and recovery (src/store/record.c, recovery.c):
+ * CRC32C against its reference vector, encode/scan round trips, torn tails cut at every byte,
+ * zero tails, corruption in the middle refused (and cut with --recover-truncate), revision
+ * gaps refused, end-to-end recovery of a data dir into documents, history and chat, and the
+ * data-dir lock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
