@@ -118,10 +118,10 @@ int server_init(struct server *s, const struct config *cfg, const char *version)
     {
         char err[1024];
         uint64_t t0 = clock_ms();
-        int code = store_open(&s->store, &s->cfg, s->ncores, err, sizeof err);
-        if (code) {
+        enum store_open_result opened = store_open(&s->store, &s->cfg, s->ncores, err, sizeof err);
+        if (opened != STORE_OPEN_OK) {
             fprintf(stderr, "ringroom: %s\n", err);
-            return code;
+            return opened == STORE_OPEN_CORRUPT ? 3 : 1;
         }
         if (strcmp(s->cfg.store, "embedded"))
             log_info("store: MongoDB ready in %llu ms (batches of up to --fsync-interval)", (unsigned long long)(clock_ms() - t0));

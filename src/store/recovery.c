@@ -4,7 +4,7 @@
  *
  * Recovery reads every segment whole, scans its records (record.c) into one list per room
  * (pointers into the segment images, alive until the rooms are built), truncates torn tails,
- * refuses corruption in the middle of a segment (exit code 3 in server.c, unless
+ * refuses corruption in the middle of a segment (STORE_OPEN_CORRUPT, unless
  * --recover-truncate), then builds each room (rooms.c) on the table of the core that owns it
  * now: the latest snapshot, the ops after it replayed, the history window and the kept chat.
  *
@@ -147,7 +147,7 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 }
 
 /* Builds the stored room of rm and puts it on its owner's table. */
-static int build_room(struct store *st, struct rroom *rm, char *err, size_t errlen)
+static enum store_open_result build_room(struct store *st, struct rroom *rm, char *err, size_t errlen)
 {
     const struct config *cfg = &st->cfg;
     if (rm->nops) qsort(rm->ops, rm->nops, sizeof *rm->ops, cmp_rop);
@@ -173,7 +173,7 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
         snprintf(err, errlen, "room %s: the snapshot at rev %" PRIu64 " is not valid UTF-8 or is over --max-doc-bytes",
                  rm->name, base);
         sroom_free(sr);
-        return 3;
+        return STORE_OPEN_CORRUPT;
     }
     ot_op op;
     ot_op_init(&op);
@@ -195,7 +195,7 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
                      "start with --recover-truncate to keep the room at rev %" PRIu64, rm->name, cur + 1, o->rev - 1, cur);
             ot_op_free(&op);
             sroom_free(sr);
-            return 3;
+            return STORE_OPEN_CORRUPT;
         }
         int rc = ot_op_parse(&op, (const char *)o->json, o->json_len);
         if (rc == OT_OK) rc = doc_receive(sr->doc, (int64_t)cur, &op);
@@ -204,7 +204,7 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
                      o->rev, rc == DOC_ETOOBIG ? "over --max-doc-bytes" : "bad op");
             ot_op_free(&op);
             sroom_free(sr);
-            return 3;
+            return STORE_OPEN_CORRUPT;
         }
         applied_to = i + 1;
     }
@@ -252,10 +252,10 @@ static int build_room(struct store *st, struct rroom *rm, char *err, size_t errl
         }
     }
     sroom_insert(&st->cores[shard_owner(rm->name, rm->name_len, st->ncores)], sr);
-    return 0;
+    return STORE_OPEN_OK;
 oom:
     snprintf(err, errlen, "out of memory rebuilding room %s", rm->name);
-    return 1;
+    return STORE_OPEN_FAILED;
 }
 
 static int read_whole(int dirfd, const char *name, uint8_t **out, size_t *len)
@@ -368,11 +368,12 @@ static bool checkpoint(struct store *st, char **names, size_t nnames, size_t old
 
 /* ---- the rooms of a data dir, or of MongoDB's records ---- */
 
-static int build_rooms(struct store *st, struct recovery *rc, size_t *nrooms, char *err, size_t errlen)
+static enum store_open_result build_rooms(struct store *st, struct recovery *rc, size_t *nrooms, char *err,
+                                          size_t errlen)
 {
-    int code = 0;
-    for (uint32_t b = 0; b < rc->nbuckets && !code; b++)
-        for (struct rroom *r = rc->buckets[b]; r && !code; r = r->next) {
+    enum store_open_result code = STORE_OPEN_OK;
+    for (uint32_t b = 0; b < rc->nbuckets && code == STORE_OPEN_OK; b++)
+        for (struct rroom *r = rc->buckets[b]; r && code == STORE_OPEN_OK; r = r->next) {
             code = build_room(st, r, err, errlen);
             (*nrooms)++;
         }
@@ -380,42 +381,43 @@ static int build_rooms(struct store *st, struct recovery *rc, size_t *nrooms, ch
 }
 
 /* --store mongodb://: the rooms come from MongoDB as records (mongo.h), built like the log's. */
-static int recover_mongo(struct store *st, char *err, size_t errlen)
+static enum store_open_result recover_mongo(struct store *st, char *err, size_t errlen)
 {
     struct store_buf img = { 0 };
     if (mongo_store_load(st->mongo, st->cfg.history_window, st->cfg.chat_history, &img, err, errlen)) {
         store_buf_free(&img);
-        return 1;
+        return STORE_OPEN_FAILED;
     }
     struct recovery rc = { .nbuckets = 4096 };
     rc.buckets = calloc(rc.nbuckets, sizeof *rc.buckets);
-    int code = rc.buckets ? 0 : 1;
+    enum store_open_result code = rc.buckets ? STORE_OPEN_OK : STORE_OPEN_FAILED;
     size_t valid, n, nrooms = 0;
     const char *why;
-    if (!code && (store_scan(img.p, img.len, &valid, &n, &why, on_record, &rc) != STORE_SCAN_OK || rc.bad)) {
+    if (code == STORE_OPEN_OK &&
+        (store_scan(img.p, img.len, &valid, &n, &why, on_record, &rc) != STORE_SCAN_OK || rc.bad)) {
         snprintf(err, errlen, "mongodb: a stored document does not make a valid record");
-        code = 1;
+        code = STORE_OPEN_FAILED;
     }
-    if (!code) code = build_rooms(st, &rc, &nrooms, err, errlen);
-    if (!code) log_info("mongodb: %zu rooms ready from %zu documents", nrooms, n);
+    if (code == STORE_OPEN_OK) code = build_rooms(st, &rc, &nrooms, err, errlen);
+    if (code == STORE_OPEN_OK) log_info("mongodb: %zu rooms ready from %zu documents", nrooms, n);
     recovery_free(&rc);
     store_buf_free(&img);
     return code;
 }
 
-static int recover(struct store *st, char *err, size_t errlen)
+static enum store_open_result recover(struct store *st, char *err, size_t errlen)
 {
     const struct config *cfg = &st->cfg;
     struct recovery rc = { .nbuckets = 4096 };
     rc.buckets = calloc(rc.nbuckets, sizeof *rc.buckets);
-    if (!rc.buckets) return 1;
+    if (!rc.buckets) return STORE_OPEN_FAILED;
     int dfd = dup(st->dirfd);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(errno));
         if (dfd >= 0) close(dfd);
         recovery_free(&rc);
-        return 1;
+        return STORE_OPEN_FAILED;
     }
     char **names = NULL;
     size_t nnames = 0, names_cap = 0;
@@ -429,22 +431,22 @@ static int recover(struct store *st, char *err, size_t errlen)
         if (!GROW(names, nnames, names_cap) || !(names[nnames] = strdup(de->d_name))) {
             closedir(d);
             snprintf(err, errlen, "out of memory listing %s", cfg->data_dir);
-            return 1;
+            return STORE_OPEN_FAILED;
         }
         nnames++;
     }
     closedir(d);
     if (nnames) qsort(names, nnames, sizeof *names, cmp_name);
     atomic_store(&st->next_seg, max_seq + 1);
-    int code = 0;
+    enum store_open_result code = STORE_OPEN_OK;
     size_t total_records = 0, total_bytes = 0, nonempty = 0;
-    for (size_t i = 0; i < nnames && !code; i++) {
+    for (size_t i = 0; i < nnames && code == STORE_OPEN_OK; i++) {
         uint8_t *img = NULL;
         size_t len = 0;
         int r = read_whole(st->dirfd, names[i], &img, &len);
         if (r) {
             snprintf(err, errlen, "--data-dir %s: reading %s: %s", cfg->data_dir, names[i], strerror(-r));
-            code = 1;
+            code = STORE_OPEN_FAILED;
             break;
         }
         if (len == 0) {                       /* a run that never wrote: nothing to keep */
@@ -453,7 +455,12 @@ static int recover(struct store *st, char *err, size_t errlen)
             continue;
         }
         nonempty++;
-        if (!GROW(rc.images, rc.nimages, rc.images_cap)) { free(img); code = 1; snprintf(err, errlen, "out of memory"); break; }
+        if (!GROW(rc.images, rc.nimages, rc.images_cap)) {
+            free(img);
+            code = STORE_OPEN_FAILED;
+            snprintf(err, errlen, "out of memory");
+            break;
+        }
         rc.images[rc.nimages++] = img;
         size_t valid, n;
         const char *why;
@@ -470,20 +477,20 @@ static int recover(struct store *st, char *err, size_t errlen)
                      names[i], len - valid, valid, why);
             if ((r = truncate_segment(st->dirfd, names[i], valid))) {
                 snprintf(err, errlen, "--data-dir %s: truncating %s: %s", cfg->data_dir, names[i], strerror(-r));
-                code = 1;
+                code = STORE_OPEN_FAILED;
             }
         } else if (s == STORE_SCAN_CORRUPT) {
             if (!cfg->recover_truncate) {
                 snprintf(err, errlen, "--data-dir %s: segment %s is corrupt at offset %zu (%s) with %zu more bytes after it; "
                          "refusing to start. Restore the file, or start with --recover-truncate to cut the segment there "
                          "(dropping those bytes, which may hold acked ops)", cfg->data_dir, names[i], valid, why, len - valid);
-                code = 3;
+                code = STORE_OPEN_CORRUPT;
             } else {
                 log_error("op log: %s: corrupt at offset %zu (%s): dropping the %zu bytes from there (--recover-truncate)",
                           names[i], valid, why, len - valid);
                 if ((r = truncate_segment(st->dirfd, names[i], valid))) {
                     snprintf(err, errlen, "--data-dir %s: truncating %s: %s", cfg->data_dir, names[i], strerror(-r));
-                    code = 1;
+                    code = STORE_OPEN_FAILED;
                 }
             }
         }
@@ -491,17 +498,18 @@ static int recover(struct store *st, char *err, size_t errlen)
         total_bytes += valid;
     }
     size_t nrooms = 0;
-    if (!code) code = build_rooms(st, &rc, &nrooms, err, errlen);
-    if (!code)
+    if (code == STORE_OPEN_OK) code = build_rooms(st, &rc, &nrooms, err, errlen);
+    if (code == STORE_OPEN_OK)
         log_info("op log: recovered %zu rooms from %zu records (%zu bytes) in %s", nrooms, total_records, total_bytes,
                  cfg->data_dir);
     recovery_free(&rc);
     /* what is left on disk from before this start: removed once every core has checkpointed */
     char compacted[32];
-    if (!code && nonempty > 1 && total_bytes > cfg->segment_bytes && checkpoint(st, names, nnames, total_bytes, compacted))
+    if (code == STORE_OPEN_OK && nonempty > 1 && total_bytes > cfg->segment_bytes &&
+        checkpoint(st, names, nnames, total_bytes, compacted))
         names_push(&st->startup, compacted);
     else
-        for (size_t i = 0; i < nnames && !code; i++) names_push(&st->startup, names[i]);
+        for (size_t i = 0; i < nnames && code == STORE_OPEN_OK; i++) names_push(&st->startup, names[i]);
     for (size_t i = 0; i < nnames; i++) free(names[i]);
     free(names);
     return code;
@@ -509,17 +517,18 @@ static int recover(struct store *st, char *err, size_t errlen)
 
 /* ---- open, close ---- */
 
-int store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err, size_t errlen)
+enum store_open_result store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err,
+                                  size_t errlen)
 {
     *out = NULL;
     store_crc32c_init();
     struct store *st = calloc(1, sizeof *st);
-    if (!st) return 1;
+    if (!st) return STORE_OPEN_FAILED;
     st->cfg = *cfg;
     st->ncores = ncores;
     st->dirfd = st->lockfd = -1;
     st->cores = calloc(ncores, sizeof *st->cores);
-    if (!st->cores) { free(st); return 1; }
+    if (!st->cores) { free(st); return STORE_OPEN_FAILED; }
     for (uint32_t i = 0; i < ncores; i++) {
         struct store_core *sc = &st->cores[i];
         sc->st = st;
@@ -527,15 +536,16 @@ int store_open(struct store **out, const struct config *cfg, uint32_t ncores, ch
         sc->fd = -1;
         sc->nbuckets = 256;
         sc->buckets = calloc(sc->nbuckets, sizeof *sc->buckets);
-        if (!sc->buckets) { store_close(st); return 1; }
+        if (!sc->buckets) { store_close(st); return STORE_OPEN_FAILED; }
     }
-    int code = 1;
+    enum store_open_result code = STORE_OPEN_FAILED;
     if (strcmp(cfg->store, "embedded")) {
-        if (mongo_store_open(&st->mongo, cfg->store, ncores, err, errlen) || (code = recover_mongo(st, err, errlen)))
+        if (mongo_store_open(&st->mongo, cfg->store, ncores, err, errlen) ||
+            (code = recover_mongo(st, err, errlen)) != STORE_OPEN_OK)
             goto fail;
         for (uint32_t i = 0; i < ncores; i++) st->cores[i].mw = mongo_store_writer(st->mongo, i);
         *out = st;
-        return 0;
+        return STORE_OPEN_OK;
     }
     if (mkdir(cfg->data_dir, 0755) && errno != EEXIST) {
         snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(errno));
@@ -552,8 +562,8 @@ int store_open(struct store **out, const struct config *cfg, uint32_t ncores, ch
                  errno == EWOULDBLOCK ? "in use by another ringroom process (LOCK is held)" : strerror(errno));
         goto fail;
     }
-    if ((code = recover(st, err, errlen))) goto fail;
-    code = 1;
+    if ((code = recover(st, err, errlen)) != STORE_OPEN_OK) goto fail;
+    code = STORE_OPEN_FAILED;
     for (uint32_t i = 0; i < ncores; i++) {
         if ((st->cores[i].fd = open_segment(st, st->cores[i].seg_name, err, errlen)) < 0) goto fail;
         if (st->cores[i].count == 0) {          /* none of its rooms is in the old segments */
@@ -562,7 +572,7 @@ int store_open(struct store **out, const struct config *cfg, uint32_t ncores, ch
         }
     }
     *out = st;
-    return 0;
+    return STORE_OPEN_OK;
 fail:
     store_close(st);
     return code;

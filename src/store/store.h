@@ -59,10 +59,21 @@ struct store_op {
 
 /* ---- process ---- */
 
+/* What store_open made of the store. The caller decides what follows (server.c exits with 3
+ * on CORRUPT, 1 on FAILED). */
+enum store_open_result {
+    STORE_OPEN_OK = 0,
+    STORE_OPEN_CORRUPT,   /* the stored data is corrupt: a bad record in the middle of a segment
+                           * (without --recover-truncate), missing ops, a snapshot or op that
+                           * does not load; err says which and what to do */
+    STORE_OPEN_FAILED,    /* anything else: the data dir cannot be created, locked, read or
+                           * written, MongoDB cannot be reached or loaded from, out of memory */
+};
 /* Opens --data-dir (creating it), locks it, recovers every segment and prepares one
- * store_core per core with a fresh segment. On failure writes one message to err and
- * returns an exit code (3: corrupt data, 1: anything else); 0 on success. */
-int store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err, size_t errlen);
+ * store_core per core with a fresh segment (with --store mongodb://: connects and loads the
+ * rooms). On failure writes one message to err (*out stays NULL). */
+enum store_open_result store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err,
+                                  size_t errlen);
 void store_close(struct store *st);
 struct store_core *store_core_of(struct store *st, uint32_t core);
 /* Any core's writes failing right now (for /health). */
