@@ -30,6 +30,11 @@
  * Ownership: struct store belongs to the server (main thread creates and frees it); a
  * store_core and its stored rooms belong to one core after the cores start; a stored room
  * owns its doc (room.c borrows it while the room is in memory).
+ *
+ * Callers: server.c opens and closes the store; core.c drives each store_core from its loop
+ * (attach, flush, completions, tick, finish); room.c reads and appends to stored rooms;
+ * api.c and metrics.c read rooms' history and store_degraded. The store calls upward only
+ * through the on_durable callback a core attaches.
  */
 #ifndef RINGROOM_STORE_H
 #define RINGROOM_STORE_H
