@@ -139,10 +139,10 @@ enum server_result server_init(struct server *s, const struct config *cfg, const
     {
         char err[1024];
         uint64_t t0 = clock_ms();
-        int code = store_open(&s->store, &s->cfg, ncores, err, sizeof err);
-        if (code) {
+        enum store_open_result opened = store_open(&s->store, &s->cfg, ncores, err, sizeof err);
+        if (opened != STORE_OPEN_OK) {
             fprintf(stderr, "ringroom: %s\n", err);
-            return code == 3 ? SERVER_CORRUPT_DATA : SERVER_FAILED;
+            return opened == STORE_OPEN_CORRUPT ? SERVER_CORRUPT_DATA : SERVER_FAILED;
         }
         if (strcmp(s->cfg.store, "embedded"))
             log_info("store: MongoDB ready in %llu ms (batches of up to --fsync-interval)", (unsigned long long)(clock_ms() - t0));

@@ -1,9 +1,12 @@
 /* mongo.h: the MongoDB back end of the store (--store mongodb://...), the contract between
- * oplog.c and mongo.c.
+ * the store (writer.c, recovery.c) and the back end: mongo.c (connection, writer threads,
+ * eventfds, the start-up load) and mongo_batch.c (what one batch writes, fences, the BSON
+ * conversions). It speaks records (record.h) and BSON only: it knows nothing of stored rooms
+ * or cores, so the back end depends on the codec, never on the rest of the store.
  *
- * oplog.c keeps doing everything a core does with its records (group commit, waiters in
- * order, stored rooms in memory); only where the bytes go changes. Instead of a write +
- * fdatasync on a segment, a core hands the framed records of one group commit to its own
+ * writer.c and rooms.c keep doing everything a core does with its records (group commit,
+ * waiters in order, stored rooms in memory); only where the bytes go changes. Instead of a
+ * write + fdatasync on a segment, a core hands the framed records of one group commit to its own
  * writer thread (libmongoc blocks; a ring never does) and arms a read of the writer's
  * eventfd. The thread decodes the records and writes them with insert_many, in order:
  *   ops        {room, rev, op (the ot.js op as a BSON array), from, ts[, cid, cseq]}
@@ -30,8 +33,8 @@
 #define RINGROOM_STORE_MONGO_H
 
 #include "json.h"
+#include "record.h"
 #include "shard.h"
-#include "store.h"
 
 #include <bson/bson.h>
 #include <stdbool.h>
@@ -65,7 +68,7 @@ struct mongo_batch_result {
     uint64_t ops, snapshots, chats, elements, duplicates;  /* written, and duplicates that were our own */
 };
 
-/* ---- process (main thread) ---- */
+/* ---- process (main thread; mongo.c) ---- */
 
 /* Parses the URI, connects, checks the server answers (ping) and creates the indexes. */
 int mongo_store_open(struct mongo_store **out, const char *uri, uint32_t nwriters, char *err, size_t errlen);
@@ -75,7 +78,7 @@ int mongo_store_load(struct mongo_store *m, uint32_t history_window, uint32_t ch
 /* Stops and joins the writer threads, disconnects. */
 void mongo_store_close(struct mongo_store *m);
 
-/* ---- one writer (its core's thread calls these) ---- */
+/* ---- one writer (its core's thread calls these; mongo.c) ---- */
 
 struct mongo_writer *mongo_store_writer(struct mongo_store *m, uint32_t i);
 /* Readable (an 8-byte count) when the submitted batch is done. */
@@ -86,7 +89,7 @@ void mongo_writer_submit(struct mongo_writer *w, const uint8_t *records, size_t 
 /* The finished batch's outcome (valid until the next submit). */
 const struct mongo_batch_result *mongo_writer_result(const struct mongo_writer *w);
 
-/* ---- the batch logic, over any database (tests inject duplicate keys) ---- */
+/* ---- the batch logic, over any database (tests inject duplicate keys; mongo_batch.c) ---- */
 
 enum mongo_coll { MONGO_OPS, MONGO_SNAPSHOTS, MONGO_CHAT, MONGO_ELEMENTS, MONGO_NCOLL };
 struct mongo_db {

@@ -1,5 +1,8 @@
-/* store.h: durable storage of rooms (issue 6): the embedded op log (src/store/oplog.c), or
- * MongoDB with --store mongodb://... (src/store/mongo.c writes the same records there).
+/* store.h: durable storage of rooms (issue 6): the embedded op log, or MongoDB with
+ * --store mongodb://... (src/store/mongo.c writes the same records there). The store's files:
+ * record.c (the record codec), rooms.c (stored rooms in memory), writer.c (the write path:
+ * group commit, waiters, segments, online checkpoints), recovery.c (store_open: recovery,
+ * start-up compaction; store_close); internal.h holds what they share.
  *
  * What is stored: every accepted OT op {room, rev, op JSON, from, ts, and the client's cid/cseq
  * if it gave one (docs/protocol.md, resubmission)}, every chat message, every canvas element
@@ -7,7 +10,8 @@
  * every --snapshot-every ops. Each
  * core appends to its own segment files in --data-dir through its own io_uring
  * (IORING_OP_WRITE linked to IORING_OP_FSYNC/DATASYNC), so no core ever blocks on the disk
- * and no lock is shared. Records are framed with a length and CRC32C (docs/persistence.md).
+ * and no lock is shared. Records are framed with a length and CRC32C (record.h,
+ * docs/persistence.md).
  *
  * Durability: store_append_op() returns at once; the op is "durable" when the fdatasync
  * covering its bytes completed (group commit: one write + fdatasync in flight per core, all
@@ -26,12 +30,18 @@
  * Ownership: struct store belongs to the server (main thread creates and frees it); a
  * store_core and its stored rooms belong to one core after the cores start; a stored room
  * owns its doc (room.c borrows it while the room is in memory).
+ *
+ * Callers: server.c opens and closes the store; core.c drives each store_core from its loop
+ * (attach, flush, completions, tick, finish); room.c reads and appends to stored rooms;
+ * api.c and metrics.c read rooms' history and store_degraded. The store calls upward only
+ * through the on_durable callback a core attaches.
  */
 #ifndef RINGROOM_STORE_H
 #define RINGROOM_STORE_H
 
 #include "config.h"
 #include "doc.h"
+#include "record.h"     /* STORE_CID_MAX, STORE_ELEMENT_ID_MAX */
 
 #include <liburing.h>
 #include <stdbool.h>
@@ -54,10 +64,21 @@ struct store_op {
 
 /* ---- process ---- */
 
+/* What store_open made of the store. The caller decides what follows (server.c exits with 3
+ * on CORRUPT, 1 on FAILED). */
+enum store_open_result {
+    STORE_OPEN_OK = 0,
+    STORE_OPEN_CORRUPT,   /* the stored data is corrupt: a bad record in the middle of a segment
+                           * (without --recover-truncate), missing ops, a snapshot or op that
+                           * does not load; err says which and what to do */
+    STORE_OPEN_FAILED,    /* anything else: the data dir cannot be created, locked, read or
+                           * written, MongoDB cannot be reached or loaded from, out of memory */
+};
 /* Opens --data-dir (creating it), locks it, recovers every segment and prepares one
- * store_core per core with a fresh segment. On failure writes one message to err and
- * returns an exit code (3: corrupt data, 1: anything else); 0 on success. */
-int store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err, size_t errlen);
+ * store_core per core with a fresh segment (with --store mongodb://: connects and loads the
+ * rooms). On failure writes one message to err (*out stays NULL). */
+enum store_open_result store_open(struct store **out, const struct config *cfg, uint32_t ncores, char *err,
+                                  size_t errlen);
 void store_close(struct store *st);
 struct store_core *store_core_of(struct store *st, uint32_t core);
 /* Any core's writes failing right now (for /health). */
@@ -113,8 +134,8 @@ uint64_t store_room_oldest_op(const struct store_room *sr);
 
 /* Idempotent resubmission (docs/protocol.md, `cid`/`cseq`): the highest cseq applied for client
  * id cid and the revision it created, if an op of cid is still in the op ring (cids with
- * nothing in the history window are forgotten). Rebuilt from the op records at recovery. */
-#define STORE_CID_MAX 64
+ * nothing in the history window are forgotten). Rebuilt from the op records at recovery.
+ * cid_len <= STORE_CID_MAX (record.h). */
 bool store_room_cid(const struct store_room *sr, const char *cid, size_t len, uint64_t *cseq, uint64_t *rev);
 
 /* Chat messages kept (oldest first): the i-th JSON object, i < count. */
@@ -143,8 +164,8 @@ void store_room_keep_chat(struct store_core *sc, struct store_room *sr, uint64_t
 
 /* Canvas elements (docs/protocol.md `element`): the room's winners, kept with the room (they
  * survive the room emptying and a restart) and logged like chat: the winner is broadcast at
- * once and its record written with the next batch. */
-#define STORE_ELEMENT_ID_MAX 256
+ * once and its record written with the next batch. Ids are at most STORE_ELEMENT_ID_MAX bytes
+ * (record.h). */
 enum store_element_put { STORE_ELEMENT_WON, STORE_ELEMENT_LOST, STORE_ELEMENT_FULL, STORE_ELEMENT_NOMEM };
 /* Merges element id at (version, nonce): it wins over the kept one if its version is higher,
  * or equal with a lower nonce (a new id wins unless the room has max_elements already). A
@@ -156,62 +177,5 @@ enum store_element_put store_element_put(struct store_core *sc, struct store_roo
 /* The kept elements: slot i < store_room_element_slots(sr); NULL for an empty slot. */
 uint32_t store_room_element_slots(const struct store_room *sr);
 const char *store_room_element(const struct store_room *sr, uint32_t i, size_t *len);
-
-/* ---- record framing (exposed for tests) ----
- * A record: u32 len (of the payload), u32 crc32c(len's 4 bytes), u32 crc32c(payload),
- * payload (type byte first). Little-endian. */
-#define STORE_HDR 12
-#define STORE_MAX_RECORD (64u << 20)
-enum store_rec_type { STORE_REC_OP = 1, STORE_REC_SNAPSHOT = 2, STORE_REC_CHAT = 3, STORE_REC_ELEMENT = 4 };
-
-uint32_t store_crc32c(uint32_t crc, const void *data, size_t n);
-
-struct store_buf { uint8_t *p; size_t len, cap; };
-void store_buf_free(struct store_buf *b);
-bool store_encode_op(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
-                     const char *from, size_t from_len, const char *json, size_t json_len);
-/* The same with the optional tail of newer records: str8 cid, u64 cseq (only when cid_len > 0;
- * recovery reads records with and without it). */
-bool store_encode_op_cid(struct store_buf *b, const char *room, size_t room_len, uint64_t rev, uint64_t ts,
-                         const char *from, size_t from_len, const char *json, size_t json_len,
-                         const char *cid, size_t cid_len, uint64_t cseq);
-bool store_encode_snapshot(struct store_buf *b, const char *room, size_t room_len, uint64_t rev,
-                           uint64_t chat_seq, const char *text, size_t text_len);
-bool store_encode_chat(struct store_buf *b, const char *room, size_t room_len, uint64_t seq, uint64_t ts,
-                       const char *json, size_t json_len);
-bool store_encode_element(struct store_buf *b, const char *room, size_t room_len, const char *id, size_t id_len,
-                          int64_t version, int64_t nonce, const char *json, size_t json_len);
-
-/* A record's payload, decoded (pointers into the payload). */
-struct store_rec {
-    enum store_rec_type type;
-    const char *room;
-    uint32_t room_len;
-    uint64_t rev;             /* op, snapshot: the revision; chat: the message's seq */
-    uint64_t ts;              /* op, chat: ms since the epoch */
-    uint64_t chat_seq;        /* snapshot: the room's chat seq at that revision */
-    const char *from;         /* op: participant id */
-    uint32_t from_len;
-    const char *body;         /* op: ot.js JSON; snapshot: document text; chat: the message's JSON;
-                               * element: the element object */
-    uint32_t body_len;
-    const char *id;           /* element: its id, version, nonce */
-    uint32_t id_len;
-    int64_t version, nonce;
-    const char *cid;          /* op, optional (cid_len 0: none) */
-    uint32_t cid_len;
-    uint64_t cseq;
-};
-/* False if the payload does not have the layout of its type. */
-bool store_decode(const uint8_t *payload, size_t len, struct store_rec *out);
-
-enum store_scan { STORE_SCAN_OK, STORE_SCAN_TORN, STORE_SCAN_CORRUPT };
-/* Walks the records of a segment image. *valid_end = bytes of whole, valid records;
- * TORN: what follows is a torn or corrupt last record (or a zero tail): truncating to
- * *valid_end is safe; CORRUPT: a bad record with more data after it (middle of a segment).
- * *why names the problem. cb (may be NULL) sees each valid payload. */
-typedef void (*store_record_fn)(void *arg, const uint8_t *payload, size_t len, size_t off);
-enum store_scan store_scan(const uint8_t *buf, size_t len, size_t *valid_end, size_t *nrecords,
-                           const char **why, store_record_fn cb, void *arg);
 
 #endif

@@ -1,4 +1,4 @@
-/* test_mongo_batch.c: the MongoDB back end's batch logic (src/store/mongo.c) over a database
+/* test_mongo_batch.c: the MongoDB back end's batch logic (src/store/mongo_batch.c) over a database
  * that enforces the unique indexes the way mongod does (an ordered insert stops at the first
  * duplicate key, error 11000). CongoServer, the wire-protocol server the integration tests
  * run (tests/integration/test_mongo.py), does not enforce unique indexes, so duplicate keys are
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store/mongo.h"
+#include "store/record.h"
 
 /* ---- a database with unique (room, rev|seq) per collection ---- */
 

@@ -1,7 +1,8 @@
-/* test_oplog.c: the op log's record framing and recovery (src/store/oplog.c): CRC32C against
- * its reference vector, encode/scan round trips, torn tails cut at every byte, zero tails,
- * corruption in the middle refused (and cut with --recover-truncate), revision gaps refused,
- * end-to-end recovery of a data dir into documents, history and chat, and the data-dir lock. */
+/* test_oplog.c: the op log's record framing and recovery (src/store/record.c, recovery.c):
+ * CRC32C against its reference vector, encode/scan round trips, torn tails cut at every byte,
+ * zero tails, corruption in the middle refused (and cut with --recover-truncate), revision
+ * gaps refused, end-to-end recovery of a data dir into documents, history and chat, and the
+ * data-dir lock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "config.h"
 #include "shard.h"
+#include "store/record.h"
 #include "store/store.h"
 
 static void test_crc32c(void **state)
@@ -216,7 +218,7 @@ static void test_recover_rooms(void **state)
     struct store *st;
     char err[512];
     for (uint32_t ncores = 1; ncores <= 3; ncores++) {     /* any thread count reads it all */
-        assert_int_equal(store_open(&st, &c, ncores, err, sizeof err), 0);
+        assert_int_equal(store_open(&st, &c, ncores, err, sizeof err), STORE_OPEN_OK);
         struct store_room *a = find(st, "a", ncores), *rb = find(st, "b", ncores);
         assert_non_null(a);
         assert_non_null(rb);
@@ -261,7 +263,7 @@ static void test_recover_elements(void **state)
     struct config c = cfg_for(false);
     struct store *st;
     char err[512];
-    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), 0);
+    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), STORE_OPEN_OK);
     struct store_room *e = find(st, "e", 2);
     assert_non_null(e);
     int seen = 0;
@@ -304,7 +306,7 @@ static void test_recover_cid(void **state)
     struct config c = cfg_for(false);
     struct store *st;
     char err[512];
-    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), 0);
+    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), STORE_OPEN_OK);
     struct store_room *r = find(st, "c", 2);
     assert_non_null(r);
     assert_int_equal(doc_rev(store_room_doc(r)), 4);
@@ -333,7 +335,7 @@ static void test_recover_torn(void **state)
     struct config c = cfg_for(false);
     struct store *st;
     char err[512];
-    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), 0);
+    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), STORE_OPEN_OK);
     struct store_room *a = find(st, "a", 2);
     assert_non_null(a);
     assert_int_equal(doc_rev(store_room_doc(a)), 2);
@@ -355,13 +357,13 @@ static void test_recover_corrupt(void **state)
     struct config c = cfg_for(false);
     struct store *st;
     char err[512] = "";
-    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), 3);
+    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), STORE_OPEN_CORRUPT);
     assert_null(st);
     assert_non_null(strstr(err, "corrupt"));
     assert_non_null(strstr(err, "--recover-truncate"));
     assert_int_equal(seg_size("seg-0000000000000001.log"), (off_t)b.len);   /* untouched */
     c = cfg_for(true);
-    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), 0);
+    assert_int_equal(store_open(&st, &c, 2, err, sizeof err), STORE_OPEN_OK);
     struct store_room *a = find(st, "a", 2);
     assert_non_null(a);
     assert_int_equal(doc_rev(store_room_doc(a)), 1);
@@ -382,10 +384,10 @@ static void test_recover_gap(void **state)
     struct config c = cfg_for(false);
     struct store *st;
     char err[512] = "";
-    assert_int_equal(store_open(&st, &c, 1, err, sizeof err), 3);
+    assert_int_equal(store_open(&st, &c, 1, err, sizeof err), STORE_OPEN_CORRUPT);
     assert_non_null(strstr(err, "missing"));
     c = cfg_for(true);
-    assert_int_equal(store_open(&st, &c, 1, err, sizeof err), 0);
+    assert_int_equal(store_open(&st, &c, 1, err, sizeof err), STORE_OPEN_OK);
     assert_int_equal(doc_rev(store_room_doc(find(st, "g", 1))), 1);
     store_close(st);
     store_buf_free(&b);
@@ -399,11 +401,11 @@ static void test_lock(void **state)
     struct config c = cfg_for(false);
     struct store *st, *st2;
     char err[512] = "";
-    assert_int_equal(store_open(&st, &c, 1, err, sizeof err), 0);
-    assert_int_equal(store_open(&st2, &c, 1, err, sizeof err), 1);
+    assert_int_equal(store_open(&st, &c, 1, err, sizeof err), STORE_OPEN_OK);
+    assert_int_equal(store_open(&st2, &c, 1, err, sizeof err), STORE_OPEN_FAILED);
     assert_non_null(strstr(err, "in use"));
     store_close(st);
-    assert_int_equal(store_open(&st2, &c, 1, err, sizeof err), 0);
+    assert_int_equal(store_open(&st2, &c, 1, err, sizeof err), STORE_OPEN_OK);
     store_close(st2);
 }
 
