@@ -198,6 +198,20 @@ class Layers(unittest.TestCase):
         self.assertLine(out, "2 stems depend on each other: a b")
         self.assertLine(out, "a -> b (calls b_get) -> a (includes a.h; calls a_get)")
 
+    def test_cycle_lists_pairs_and_a_cycle_through_every_other_stem(self):
+        # a <-> b directly; sub/c only on a -> b -> sub/c -> a
+        files = changed(**{"a.c": '#include "a.h"\n#include "util.h"\nint b_get(void);\n'
+                                  "int a_get(void) { return util_twice(1) ? 1 : b_get(); }\n",
+                           "b.c": '#include "b.h"\n#include "a.h"\nint c_get(void);\n'
+                                  "int b_get(void) { return a_get() + c_get(); }\n",
+                           "sub__c.c": '#include "c.h"\nint a_get(void);\n'
+                                       "int c_get(void) { return a_get(); }\n"})
+        out = self.check(files)
+        self.assertIn("== cycle (2)", out)
+        self.assertLine(out, "3 stems depend on each other: a b sub/c")
+        self.assertLine(out, "a -> b (calls b_get) -> a (includes a.h; calls a_get)")
+        self.assertLine(out, "a -> b (calls b_get) -> sub/c (calls c_get) -> a (calls a_get)")
+
     def test_libc_symbols_are_not_edges(self):
         files = changed(**{"util.c": '#include <string.h>\n#include "util.h"\nint util_calls;\n'
                                      "int util_twice(int x) { return (int)strlen(\"ab\") * x; }\n"})
