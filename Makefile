@@ -6,6 +6,9 @@
 #   make check           units, then run the unit tests
 #   make VARIANT=asan    the same targets with ASan + UBSan, in build/asan/
 #   make fuzz            libFuzzer targets (clang): build/fuzz/*
+#   make layers          the objects of src/, then tests/build/layers.py: src/LAYERS holds
+#                        (no upward, peer or cyclic include or call, no file over 800 lines,
+#                        every header opens with its contract); exits 1 on a violation
 #
 # The default target needs only the server's packages (build.sh's BUILD_PACKAGES): a fresh
 # machine builds and runs the programs without cmocka, jansson, clang or node
@@ -63,7 +66,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-.PHONY: all programs units check fuzz clean
+.PHONY: all programs units check fuzz layers clean
 all: programs
 programs: $(OUT)/ringroom $(if $(LOADGEN_SRC),$(OUT)/ringload)
 units: $(UNIT_BIN) $(HELPER_BIN)
@@ -114,6 +117,11 @@ build/fuzz/%: tests/fuzz/%.c $(BASE_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ $(BASE_LIBS)
 fuzz: $(FUZZ_BIN)
+
+# The one-way layers of src/ (issue 12): includes from the sources, calls and data references
+# from the objects (nm), so it needs every object of src/ built, main.o included.
+layers: $(SERVER_SRC:%.c=$(OUT)/obj/%.o) $(BASE_SRC:%.c=$(OUT)/obj/%.o) $(OUT)/obj/src/main.o
+	/usr/bin/python3 tests/build/layers.py --obj $(OUT)/obj/src
 
 clean:
 	rm -rf build

@@ -27,6 +27,15 @@ suite_fresh() {
     $PY tests/build/fresh_build.py
 }
 
+# src/LAYERS holds (make layers: includes, calls, cycles, sizes, header contracts), and the
+# check's own test on synthetic trees
+suite_layers() {
+    local rc=0
+    make -s layers || rc=1
+    $PY -m unittest tests/build/test_layers.py || rc=1
+    return $rc
+}
+
 suite_unit() {
     local t rc=0
     needs "$RINGROOM_VECTORS" "ot.js test vectors; set RINGROOM_VECTORS to use another copy" || return 1
@@ -90,7 +99,7 @@ suite_deploy() {
     RINGROOM_BIN=build/ringroom tests/deploy/run.sh
 }
 
-ALL=(fresh unit integration conformance node browser fuzz deploy)
+ALL=(fresh layers unit integration conformance node browser fuzz deploy)
 SUITES=("$@")
 [[ ${#SUITES[@]} -eq 0 ]] && SUITES=("${ALL[@]}")
 
