@@ -181,8 +181,14 @@ void api_handle(struct app *app, struct conn *c, const struct http_request *req)
 {
     struct http_slice arg;
     enum http_route route = http_route(req->path, &arg);
-    if (route == ROUTE_WS) return conn_upgrade(app->cc, c, req, APP_KIND_WS);
-    if (route == ROUTE_ECHO) return conn_upgrade(app->cc, c, req, APP_KIND_ECHO);
+    if (route == ROUTE_WS || route == ROUTE_ECHO) {
+        if (core_draining(app->co)) {
+            static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
+            return conn_http_respond(app->cc, c, req, 503, "application/json", body, sizeof body - 1,
+                                     "Retry-After: 1\r\n");
+        }
+        return conn_upgrade(app->cc, c, req, route == ROUTE_WS ? APP_KIND_WS : APP_KIND_ECHO);
+    }
     if (route == ROUTE_STATIC && arg.n > 1 && !webfiles_find(app->shared->web, arg.p, arg.n))
         return not_found(app, c, req);
     if (!method_allowed(app, c, req)) return;

@@ -1,12 +1,10 @@
-/* app.h: the application layer's state on one core, and how it plugs into the layers below.
+/* app.h: the application layer's state on one core (a header only: every application file
+ * reads it, none owns it).
  *
- * struct app is what room.c, proto.c and api.c work with: the core's rooms and protocol
- * scratch space, its op-log writer (store.h), the transport it sends through (conn.h) and a
- * JSON writer that the entry points below pass explicitly to whatever encodes. app_init
- * registers the application with the transport (a conn_handler: HTTP requests go to the
- * route table in api.c, WebSocket messages to proto.c or the echo, closes to the rooms), with
- * the loop (the rooms' end-of-turn hook) and with the store (the durable callback that acks
- * and broadcasts ops).
+ * struct app is what room.c, proto.c, api.c and metrics.c work with: the core's rooms and
+ * protocol scratch space, its op-log writer (store.h), the transport it sends through
+ * (conn.h) and a JSON writer that the entry points (app_entry.h) pass explicitly to whatever
+ * encodes.
  *
  * struct app_shared holds the process facts the application reads (built by the process
  * layer before the cores start, read-only afterwards except the room count).
@@ -53,13 +51,5 @@ struct app {
     jsmntok_t *toks;              /* JSON tokens of the message being handled */
     int max_toks;
 };
-
-/* The handler the transport must be created with (its arg is app). */
-struct conn_handler app_conn_handler(struct app *app);
-/* Sets up the rooms and the protocol state, registers the rooms' turn hook on the loop and the
- * durable callback on the store. 0 or -ENOMEM. */
-int app_init(struct app *app, struct conn_core *cc, struct app_shared *shared, struct store_core *store);
-/* After the transport has closed every connection. */
-void app_free(struct app *app);
 
 #endif

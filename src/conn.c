@@ -17,16 +17,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
-const uint16_t conn_close_codes[CLOSE_CODE_SLOTS] = { 0, 1000, 1001, 1002, 1003, 1005, 1006, 1007,
-                                        1008, 1009, 1010, 1011, 1013, 0, 0, 0 };
-
-int conn_close_index(uint16_t code)
-{
-    for (int i = 1; i < 13; i++)
-        if (conn_close_codes[i] == code) return i;
-    return 0;
-}
-
 static inline uint32_t idx_of(const struct conn_core *cc, const struct conn *c)
 {
     return (uint32_t)(c - cc->conns);
@@ -182,7 +172,7 @@ void conn_kill(struct conn_core *cc, struct conn *c)
         c->mv = NULL;
     }
     if (c->state == CONN_WS && !(c->flags & (CF_CLOSE_SENT | CF_CLOSE_RCVD)))
-        stat_add(&cc->co->stats.closes_by_code[conn_close_index(WS_CLOSE_ABNORMAL)], 1);
+        stat_add(&cc->co->stats.closes_by_code[stats_close_index(WS_CLOSE_ABNORMAL)], 1);
     c->state = CONN_DEAD;
     list_remove(cc, c);
     if ((c->flags & (CF_RECV | CF_SEND)) && !(c->flags & CF_CANCELLED)) {
@@ -284,7 +274,7 @@ void conn_ws_close(struct conn_core *cc, struct conn *c, uint16_t code, const ch
     size_t n = code == WS_CLOSE_NO_STATUS ? 0 : ws_close_payload(payload, code, reason);
     c->flags |= CF_CLOSE_SENT;
     c->close_code = code;
-    stat_add(&cc->co->stats.closes_by_code[conn_close_index(code)], 1);
+    stat_add(&cc->co->stats.closes_by_code[stats_close_index(code)], 1);
     if (!queue_frame(cc, c, WS_OP_CLOSE, payload, n)) return;
     begin_close(cc, c);
 }
@@ -309,26 +299,10 @@ void conn_http_respond(struct conn_core *cc, struct conn *c, const struct http_r
 
 void conn_upgrade(struct conn_core *cc, struct conn *c, const struct http_request *req, uint8_t kind)
 {
-    if (core_draining(cc->co)) {
-        static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
-        conn_http_respond(cc, c, req, 503, "application/json", body, sizeof body - 1, "Retry-After: 1\r\n");
-        return;
-    }
     char accept[WS_ACCEPT_LEN + 1];
     int status = http_ws_handshake_check(req, accept);
     if (status) {
-        const char *extra = NULL, *msg = "bad WebSocket handshake\n";
-        if (status == 426) {
-            extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
-            msg = "WebSocket upgrade required (version 13)\n";
-        } else if (status == 405) {
-            extra = "Allow: GET\r\n";
-            msg = "WebSocket handshake must be GET\n";
-        } else if (!req->ws_key.p) {
-            msg = "missing Sec-WebSocket-Key\n";
-        } else {
-            msg = "invalid Sec-WebSocket-Key\n";
-        }
+        const char *extra, *msg = http_ws_handshake_error(req, status, &extra);
         conn_http_respond(cc, c, req, status, "text/plain", msg, strlen(msg), extra);
         return;
     }

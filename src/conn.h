@@ -161,7 +161,7 @@ bool conn_send_shared(struct conn_core *cc, struct conn *c, struct obuf *frame);
 void conn_http_respond(struct conn_core *cc, struct conn *c, const struct http_request *req, int status,
                        const char *content_type, const void *body, size_t len, const char *extra_headers);
 /* Answers the WebSocket handshake of req and switches c to WebSocket with the application's
- * tag `kind`, or answers the error (bad handshake, or 503 while draining). */
+ * tag `kind`, or answers why the handshake is refused. */
 void conn_upgrade(struct conn_core *cc, struct conn *c, const struct http_request *req, uint8_t kind);
 
 /* Starts a WebSocket close with `code` (no-op if one was sent already). */
@@ -180,9 +180,5 @@ void conn_begin_move(struct conn_core *cc, struct conn *c, void *mv);  /* stop r
 void conn_moved_away(struct conn_core *cc, struct conn *c);            /* source: the target has it */
 struct conn *conn_adopt(struct conn_core *cc, uint32_t slot, uint8_t state, uint8_t kind); /* target */
 void conn_adopted(struct conn_core *cc, struct conn *c);               /* target: input handled, read on */
-
-/* Index into stats.closes_by_code for a close code (0 = other). */
-int conn_close_index(uint16_t code);
-extern const uint16_t conn_close_codes[CLOSE_CODE_SLOTS];
 
 #endif

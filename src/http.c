@@ -286,3 +286,18 @@ int http_ws_handshake_check(const struct http_request *req, char accept_out[29])
     if (req->body_len) return 400;
     return 0;
 }
+
+const char *http_ws_handshake_error(const struct http_request *req, int status, const char **extra_headers)
+{
+    *extra_headers = NULL;
+    if (status == 426) {
+        *extra_headers = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+        return "WebSocket upgrade required (version 13)\n";
+    }
+    if (status == 405) {
+        *extra_headers = "Allow: GET\r\n";
+        return "WebSocket handshake must be GET\n";
+    }
+    if (status != 400) return "bad WebSocket handshake\n";
+    return req->ws_key.p ? "invalid Sec-WebSocket-Key\n" : "missing Sec-WebSocket-Key\n";
+}

@@ -67,5 +67,8 @@ size_t http_upgrade_response(char *out, size_t cap, const char accept[29]);
 /* Decides a WebSocket handshake: 0 if it may be accepted (accept key written), otherwise the
  * HTTP status to answer (400 bad request or key, 426 other version, 405 not GET). */
 int http_ws_handshake_check(const struct http_request *req, char accept_out[29]);
+/* The body (text/plain) and extra headers (NULL: none) of the answer to a handshake that
+ * http_ws_handshake_check refused with `status`. */
+const char *http_ws_handshake_error(const struct http_request *req, int status, const char **extra_headers);
 
 #endif

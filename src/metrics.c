@@ -150,8 +150,8 @@ void metrics_write(const struct app_shared *s, jw *w, uint64_t now_ms)
     }
     head(w, "ringroom_websocket_closes_total", "counter", "WebSocket closes by close code (1006: connection lost without a close frame).");
     for (int k = 1; k < CLOSE_CODE_SLOTS; k++) {
-        if (!conn_close_codes[k]) continue;
-        snprintf(labels, sizeof labels, "code=\"%u\"", conn_close_codes[k]);
+        if (!stats_close_codes[k]) continue;
+        snprintf(labels, sizeof labels, "code=\"%u\"", stats_close_codes[k]);
         sample(w, "ringroom_websocket_closes_total", labels,
                (double)sum_stat(s, offsetof(struct core_stats, closes_by_code) + (size_t)k * sizeof(stat_t)));
     }

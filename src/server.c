@@ -1,6 +1,7 @@
 /* server.c: see server.h. */
 #include "server.h"
 
+#include "app_entry.h"
 #include "handover.h"
 #include "log.h"
 #include "store/store.h"

@@ -45,6 +45,10 @@ static inline void hist_observe(struct hist *h, uint64_t ns)
 }
 
 #define CLOSE_CODE_SLOTS 16
+/* The WebSocket close codes counted one by one (slot 0 and the unused ones: 0 = any other). */
+extern const uint16_t stats_close_codes[CLOSE_CODE_SLOTS];
+/* The slot of stats.closes_by_code for a close code (0 = other). */
+int stats_close_index(uint16_t code);
 
 struct core_stats {
     stat_t conns;             /* open connections (gauge) */
@@ -62,7 +66,7 @@ struct core_stats {
     stat_t enobufs;           /* recv re-armed after the buffer ring ran dry */
     stat_t loop_turns;
     stat_t busy_ns;           /* time not spent waiting in io_uring_enter */
-    stat_t closes_by_code[CLOSE_CODE_SLOTS]; /* index: see conn_close_index() */
+    stat_t closes_by_code[CLOSE_CODE_SLOTS]; /* index: see stats_close_index() */
     stat_t ot_ops;            /* ops applied */
     stat_t broadcast_deliveries;
     stat_t handovers_ok, handovers_failed;

@@ -1,4 +1,4 @@
-/* mongo_batch.c: the MongoDB back end's batch logic (mongo.h): the records of one group
+/* mongo_batch.c: the MongoDB back end's batch logic (mongo_batch.h): the records of one group
  * commit turned into documents and written in order, duplicate keys told apart (our own retried
  * op, or another writer's op at our revision: the room is fenced), and the ot.js JSON <-> BSON
  * array conversions the load uses too.
@@ -8,7 +8,7 @@
  * (tests/unit/test_mongo_batch.c). In the server, mongo_write_batch runs on a core's writer
  * thread (mongo.c) with that writer's fences; nothing here is shared between threads.
  */
-#include "mongo.h"
+#include "mongo_batch.h"
 
 #include "log.h"
 #include "record.h"

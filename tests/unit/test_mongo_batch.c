@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/mongo.h"
+#include "store/mongo_batch.h"
 #include "store/record.h"
 
 /* ---- a database with unique (room, rev|seq) per collection ---- */

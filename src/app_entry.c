@@ -1,5 +1,5 @@
-/* app.c: the application's entry points from the layers below (see app.h). */
-#include "app.h"
+/* app_entry.c: the application's entry points from the layers below (see app_entry.h). */
+#include "app_entry.h"
 
 #include "api.h"
 #include "proto.h"
