@@ -259,6 +259,16 @@ static void submit_chain(struct store_core *sc)
     }
 }
 
+/* What was appended (fill) becomes the batch to write (flight); fill starts empty. */
+static void start_flight(struct store_core *sc)
+{
+    struct store_buf t = sc->flight;
+    sc->flight = sc->fill;
+    sc->fill = t;
+    sc->fill.len = 0;
+    sc->flight_written = 0;
+}
+
 uint32_t store_flush(struct store_core *sc)
 {
     if (!sc || !sc->co || sc->inflight) return UINT32_MAX;
@@ -284,11 +294,7 @@ uint32_t store_flush(struct store_core *sc)
         if (sc->cp_rooms) checkpoint_step(sc);
     }
     if (!sc->fill.len) return UINT32_MAX;
-    struct store_buf t = sc->flight;
-    sc->flight = sc->fill;
-    sc->fill = t;
-    sc->fill.len = 0;
-    sc->flight_written = 0;
+    start_flight(sc);
     submit_chain(sc);
     return UINT32_MAX;
 }
@@ -404,13 +410,7 @@ void store_core_finish(struct store_core *sc)
     while (clock_ms() < deadline) {
         if (!sc->inflight) {
             if (sc->unavailable || (!sc->flight.len && !sc->fill.len)) break;
-            if (!sc->flight.len) {
-                struct store_buf t = sc->flight;
-                sc->flight = sc->fill;
-                sc->fill = t;
-                sc->fill.len = 0;
-                sc->flight_written = 0;
-            }
+            if (!sc->flight.len) start_flight(sc);
             submit_chain(sc);
         }
         struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000L };
