@@ -177,30 +177,49 @@ static void metrics(struct app *app, struct conn *c, const struct http_request *
                       "Cache-Control: no-store\r\n");
 }
 
+/* WebSocket upgrades: /ws speaks protocol v1 (proto.c), /echo echoes (app_entry.c). */
+static void upgrade(struct app *app, struct conn *c, const struct http_request *req, enum app_kind kind)
+{
+    if (core_draining(app->co)) {
+        static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
+        return conn_http_respond(app->cc, c, req, 503, "application/json", body, sizeof body - 1,
+                                 "Retry-After: 1\r\n");
+    }
+    conn_upgrade(app->cc, c, req, (uint8_t)kind);
+}
+
+/* The route table: a path, or a prefix ending in '/' whose rest (non-empty) is the handler's
+ * argument; anything else is a file of the web page. Upgrades check their own method (the
+ * handshake answers 405); the other routes take GET and HEAD. */
+enum route_kind { ROUTE_UPGRADE_WS, ROUTE_UPGRADE_ECHO, ROUTE_HEALTH, ROUTE_METRICS, ROUTE_HISTORY, ROUTE_ROOMS };
+static const struct { const char *path; enum route_kind kind; } routes[] = {
+    { "/health", ROUTE_HEALTH },
+    { "/metrics", ROUTE_METRICS },
+    { "/ws", ROUTE_UPGRADE_WS },
+    { "/echo", ROUTE_UPGRADE_ECHO },
+    { "/history/", ROUTE_HISTORY },
+    { "/rooms/", ROUTE_ROOMS },
+};
+
 void api_handle(struct app *app, struct conn *c, const struct http_request *req)
 {
     struct http_slice arg;
-    enum http_route route = http_route(req->path, &arg);
-    if (route == ROUTE_WS || route == ROUTE_ECHO) {
-        if (core_draining(app->co)) {
-            static const char body[] = "{\"error\":\"draining\",\"message\":\"server is shutting down\"}\n";
-            return conn_http_respond(app->cc, c, req, 503, "application/json", body, sizeof body - 1,
-                                     "Retry-After: 1\r\n");
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!http_path_match(req->path, routes[i].path, &arg)) continue;
+        enum route_kind kind = routes[i].kind;
+        if (kind == ROUTE_UPGRADE_WS) return upgrade(app, c, req, APP_KIND_WS);
+        if (kind == ROUTE_UPGRADE_ECHO) return upgrade(app, c, req, APP_KIND_ECHO);
+        if (!method_allowed(app, c, req)) return;
+        switch (kind) {
+        case ROUTE_HEALTH: return health(app, c, req);
+        case ROUTE_METRICS: return metrics(app, c, req);
+        case ROUTE_HISTORY: return history(app, c, req, arg);
+        case ROUTE_ROOMS: return room_info(app, c, req, arg);
+        default: return not_found(app, c, req);
         }
-        return conn_upgrade(app->cc, c, req, route == ROUTE_WS ? APP_KIND_WS : APP_KIND_ECHO);
     }
-    if (route == ROUTE_STATIC && arg.n > 1 && !webfiles_find(app->shared->web, arg.p, arg.n))
-        return not_found(app, c, req);
+    struct http_slice path = req->path;
+    if (path.n > 1 && !webfiles_find(app->shared->web, path.p, path.n)) return not_found(app, c, req);
     if (!method_allowed(app, c, req)) return;
-    switch (route) {
-    case ROUTE_HEALTH: return health(app, c, req);
-    case ROUTE_STATIC: return static_file(app, c, req, arg);
-    case ROUTE_METRICS: return metrics(app, c, req);
-    case ROUTE_ROOMS: return room_info(app, c, req, arg);
-    case ROUTE_HISTORY: return history(app, c, req, arg);
-    case ROUTE_WS:
-    case ROUTE_ECHO:
-        break;
-    }
-    not_found(app, c, req);
+    static_file(app, c, req, path);
 }

@@ -187,30 +187,17 @@ long http_parse_request(const char *data, size_t len, const struct http_limits *
     return (long)n;
 }
 
-enum http_route http_route(struct http_slice path, struct http_slice *arg)
+bool http_path_match(struct http_slice path, const char *route, struct http_slice *arg)
 {
-    static const struct { const char *prefix; enum http_route route; bool has_arg; } table[] = {
-        { "/health", ROUTE_HEALTH, false },
-        { "/metrics", ROUTE_METRICS, false },
-        { "/ws", ROUTE_WS, false },
-        { "/echo", ROUTE_ECHO, false },
-        { "/history/", ROUTE_HISTORY, true },
-        { "/rooms/", ROUTE_ROOMS, true },
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        size_t pl = strlen(table[i].prefix);
-        if (table[i].has_arg) {
-            if (path.n > pl && memcmp(path.p, table[i].prefix, pl) == 0) {
-                *arg = (struct http_slice){ path.p + pl, path.n - pl };
-                return table[i].route;
-            }
-        } else if (path.n == pl && memcmp(path.p, table[i].prefix, pl) == 0) {
-            *arg = (struct http_slice){ NULL, 0 };
-            return table[i].route;
-        }
+    size_t rl = strlen(route);
+    if (rl && route[rl - 1] == '/') {
+        if (path.n <= rl || memcmp(path.p, route, rl) != 0) return false;
+        *arg = (struct http_slice){ path.p + rl, path.n - rl };
+        return true;
     }
-    *arg = path;
-    return ROUTE_STATIC;
+    if (path.n != rl || memcmp(path.p, route, rl) != 0) return false;
+    *arg = (struct http_slice){ NULL, 0 };
+    return true;
 }
 
 bool http_query_get(struct http_slice query, const char *key, struct http_slice *val)

@@ -43,13 +43,10 @@ struct http_request {
 long http_parse_request(const char *data, size_t len, const struct http_limits *lim,
                         struct http_request *req);
 
-enum http_route {
-    ROUTE_STATIC,      /* anything else: a file of the web page, or 404 */
-    ROUTE_HEALTH, ROUTE_METRICS, ROUTE_WS, ROUTE_ECHO, ROUTE_HISTORY, ROUTE_ROOMS,
-};
-
-/* Maps a path to its route; for /history/<x> and /rooms/<x>, *arg is <x>. */
-enum http_route http_route(struct http_slice path, struct http_slice *arg);
+/* Does path match `route`? A route ending in '/' is a prefix that must be followed by at
+ * least one byte, which *arg then holds (/history/<x>: <x>); any other route matches exactly
+ * (*arg empty). The routes themselves are the application's (api.c). */
+bool http_path_match(struct http_slice path, const char *route, struct http_slice *arg);
 
 /* Finds `key` in a query string (a=1&b=2); *val is its raw value. False if absent. */
 bool http_query_get(struct http_slice query, const char *key, struct http_slice *val);

@@ -505,9 +505,9 @@ static void http_input(struct ts *s, uint32_t i)
     if (r == 0) return;
     char accept[WS_ACCEPT_LEN + 1];
     struct http_slice arg;
-    enum http_route route = r > 0 ? http_route(req.path, &arg) : ROUTE_STATIC;
-    if (r > 0 && route == ROUTE_ROOMS) return room_describe(s, i, arg);
-    if (r < 0 || (route != ROUTE_WS && route != ROUTE_ECHO) || http_ws_handshake_check(&req, accept)) {
+    if (r > 0 && http_path_match(req.path, "/rooms/", &arg)) return room_describe(s, i, arg);
+    bool ws = r > 0 && http_path_match(req.path, "/ws", &arg), echo = r > 0 && http_path_match(req.path, "/echo", &arg);
+    if (!(ws || echo) || http_ws_handshake_check(&req, accept)) {
         static const char resp[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         c->state = TC_CLOSING;
         queue(s, i, resp, sizeof resp - 1, NULL, 0);
@@ -516,7 +516,7 @@ static void http_input(struct ts *s, uint32_t i)
     char resp[256];
     size_t n = http_upgrade_response(resp, sizeof resp, accept);
     c->state = TC_WS;
-    c->echo = route == ROUTE_ECHO;
+    c->echo = echo;
     queue(s, i, resp, n, NULL, 0);
     size_t rest = c->in_len - (size_t)r;
     uint8_t *more = c->in + r;
