@@ -16,7 +16,7 @@
 #
 # What links what:
 #   libringbase.a   the code shared by the server, ringload, the tests and the fuzzers:
-#                   log, utf8, json, ws, http, ot, doc, outq, config, wire. Needs only
+#                   log, utf8, json, ws, http, ot, doc, outq, config, wire, shard, stats. Needs only
 #                   http-parser, OpenSSL's libcrypto and libm.
 #   libringserver.a the rest of src/ except main.c (rooms, connections, cores, the stores).
 #   ringroom        main.o + both archives + liburing, libmongoc, libbson, pthreads.

@@ -159,7 +159,6 @@ struct store_room *store_room_get(struct store_core *sc, const char *name, size_
 }
 
 doc *store_room_doc(struct store_room *sr) { return sr->doc; }
-const char *store_room_name(const struct store_room *sr, size_t *len) { *len = sr->name_len; return sr->name; }
 void *store_room_live(const struct store_room *sr) { return sr->live; }
 void store_room_set_live(struct store_room *sr, void *room) { sr->live = room; }
 uint64_t store_room_durable_rev(const struct store_room *sr) { return sr->durable_rev; }

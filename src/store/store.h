@@ -115,7 +115,6 @@ bool store_core_unavailable(const struct store_core *sc);
  * out of memory. */
 struct store_room *store_room_get(struct store_core *sc, const char *name, size_t len, bool create);
 doc *store_room_doc(struct store_room *sr);
-const char *store_room_name(const struct store_room *sr, size_t *len);
 /* room.c's struct room while the room is in memory (NULL otherwise). */
 void *store_room_live(const struct store_room *sr);
 void store_room_set_live(struct store_room *sr, void *room);
