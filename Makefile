@@ -22,8 +22,10 @@
 #   ringroom        main.o + both archives + liburing, libmongoc, libbson, pthreads.
 #   libringload.a   loadgen/*.o except rl_main.o, for the unit tests (test_ringload).
 #   ringload        loadgen/*.o + libringbase.a + liburing: no server code, no libmongoc.
-#   unit tests      test_X.o + libringload.a + both archives: the linker takes from an
-#                   archive only the objects a test calls, and --as-needed drops the libraries
+#   libunit.a       what unit tests share: tests/unit/vectors.o (ot.js's vectors) and rig.o
+#                   (a real core, transport, application and store, for test_room, test_proto).
+#   unit tests      test_X.o + libunit.a + libringload.a + both archives: the linker takes from
+#                   an archive only the objects a test calls, and --as-needed drops the libraries
 #                   it does not (test_ringload: rl_hist, rl_track, rl_slo, rl_report and what
 #                   rl_report calls, rl_opts and rl_stats; json.o and config.o from the base).
 #   helpers         tests/helpers/X.c + libringbase.a: programs the integration tests run.
@@ -58,7 +60,7 @@ LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(OUT)/obj/%.o)
 LOADGEN_LIB := $(OUT)/libringload.a
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
-UNIT_LIB_OBJ := $(OUT)/obj/tests/unit/vectors.o          # shared by the unit tests
+UNIT_LIB := $(OUT)/libunit.a          # shared by the unit tests: vectors.o, rig.o
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(OUT)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -103,7 +105,11 @@ $(OUT)/ringroom: $(OUT)/obj/src/main.o $(SERVER_LIB) $(BASE_LIB)
 $(OUT)/ringload: $(LOADGEN_OBJ) $(BASE_LIB)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LOADGEN_LIBS)
 
-$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB_OBJ) $(LOADGEN_LIB) $(SERVER_LIB) $(BASE_LIB)
+$(UNIT_LIB): $(OUT)/obj/tests/unit/vectors.o $(OUT)/obj/tests/unit/rig.o
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/tests/%: $(OUT)/obj/tests/unit/%.o $(UNIT_LIB) $(LOADGEN_LIB) $(SERVER_LIB) $(BASE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(TEST_LIBS)
 
