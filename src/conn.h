@@ -178,7 +178,10 @@ void conn_deliver(struct conn_core *cc, struct conn *c, const uint8_t *data, siz
 /* Moving to another core (handover.c drives these). */
 void conn_begin_move(struct conn_core *cc, struct conn *c, void *mv);  /* stop reading, finish sending */
 void conn_moved_away(struct conn_core *cc, struct conn *c);            /* source: the target has it */
-struct conn *conn_adopt(struct conn_core *cc, uint32_t slot, uint8_t state, uint8_t kind); /* target */
+/* target: a connection for a socket put in fixed-file slot `slot`. It counts in this core's
+ * statistics, not in conn_shared.conns: the process counted it when a core accepted it (the
+ * source does not uncount a connection it moved). */
+struct conn *conn_adopt(struct conn_core *cc, uint32_t slot, uint8_t state, uint8_t kind);
 void conn_adopted(struct conn_core *cc, struct conn *c);               /* target: input handled, read on */
 
 #endif

@@ -63,7 +63,7 @@ typedef void (*core_cqe_fn)(void *arg, struct io_uring_cqe *cqe);
 typedef uint32_t (*core_turn_fn)(void *arg);
 typedef void (*core_tick_fn)(void *arg);
 
-#define CORE_MAX_HOOKS 4
+#define CORE_MAX_HOOKS 8
 
 /* The cores of the process, built by the process layer before the threads start. The
  * atomics are the only state cores share: the ready barrier, a setup failure, the drain
