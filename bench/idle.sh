@@ -22,10 +22,10 @@ for n in $CONNS_LIST; do
 done
 finish "idle ($SCENARIO): server memory per connection"
 cat >>"$OUT/RESULTS.md" <<'EOF'
-Reading these figures: each core writes its whole connection table (one slot per connection it
-may hold: RLIMIT_NOFILE or `--max-conns`, whichever is lower) when the server starts, so that
-memory is in *RSS before the first connection*, and *RSS growth* leaves it out. Where the
-server RSS stays flat from one step to the next, one more idle connection costs next to nothing
-in user memory (the kernel's socket buffers are not in RSS), and RSS / connections (all in) is
-what the server holds per connection at that count.
+Reading these figures: each core reserves its connection table when the server starts (one
+slot per connection it may hold: RLIMIT_NOFILE or `--max-conns`, whichever is lower) but
+touches a slot only when a connection first uses it, so *RSS growth* counts the slots in use
+(and whatever else a connection costs in user memory; the kernel's socket buffers are not in
+RSS). *RSS before the first connection* is the rings, the provided buffers and the code.
+RSS / connections (all in) is what the server holds per connection at that count.
 EOF

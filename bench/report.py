@@ -120,8 +120,8 @@ def targets(base):
             m = more[0]
             dn = m["connections"]["established"] - n
             if dn > 0:
-                text += ("; from %d to %d connections RSS changed by %+.0f B per connection (the connection table "
-                         "is written at start)" % (n, m["connections"]["established"],
+                text += ("; from %d to %d connections RSS changed by %+.0f B per added connection"
+                         % (n, m["connections"]["established"],
                                                      (m["server"]["rss_kb_ready"] - srv["rss_kb_ready"]) * 1024 / dn))
         rows.append(("10K connections, RSS growth <= 1 KiB per connection", text,
                      n >= 10000 and srv["rss_bytes_per_conn"] <= 1024))
