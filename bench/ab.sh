@@ -8,8 +8,10 @@
 # Each campaign's own knobs apply (RATES, CONNS, DURATION, WARMUP, SERVER_ARGS...); every
 # run is one ringload run against a fresh server (REPEAT=1). Results: OUT/<campaign>/<A|B>-<r>/,
 # and OUT/ab.md, the median over rounds per step for A and B with the ratio B/A
-# (bench/ab.py). Example (the issue-12 A/B, about 25 minutes):
-#   A=/tmp/ringroom-before ROUNDS=5 DURATION=10s WARMUP=2s RATES="25000 100000" bench/ab.sh
+# (bench/ab.py). RATES is read by every campaign, so campaigns that want different rates run
+# apart. The issue-12 A/B (docs/results/ab-issue12.md), about 5 and 9 minutes:
+#   A=/tmp/ringroom-base ROUNDS=5 DURATION=10s WARMUP=2s CAMPAIGNS=echo RATES="25000 100000" bench/ab.sh
+#   A=/tmp/ringroom-base ROUNDS=5 DURATION=10s WARMUP=2s CAMPAIGNS=chat RATES="1000 2500" bench/ab.sh
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH_DIR")"

@@ -61,6 +61,21 @@ static json_t *participant(json_t *a, const char *id)
     return NULL;
 }
 
+
+/* Two clients, a then b, in `room`; a has seen b's presence `joined`. */
+struct pair {
+    struct client *a, *b;
+    char a_id[32], b_id[32];
+};
+
+static struct pair join_pair(struct rig *r, const char *room)
+{
+    struct pair p = { rig_connect(r, 0, "a"), rig_connect(r, 0, "b"), "", "" };
+    snprintf(p.a_id, sizeof p.a_id, "%s", jstr(client_join(p.a, room), "self"));
+    snprintf(p.b_id, sizeof p.b_id, "%s", jstr(client_join(p.b, room), "self"));
+    client_expect(p.a, "presence");
+    return p;
+}
 /* `joined` then `presence`: everything a join shows, to the joiner and to the others. */
 static void test_join(void **state)
 {
@@ -106,15 +121,12 @@ static void test_join(void **state)
 static void test_leave(void **state)
 {
     struct rig *r = open_default(state);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    client_join(a, "room");
-    char b_id[32];
-    snprintf(b_id, sizeof b_id, "%s", jstr(client_join(b, "room"), "self"));
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "room");
+    struct client *a = p.a, *b = p.b;
     client_send(b, "{\"type\":\"leave\"}");
     json_t *m = client_expect(a, "presence");
     assert_string_equal(jstr(m, "event"), "left");
-    assert_string_equal(jstr(json_object_get(m, "participant"), "id"), b_id);
+    assert_string_equal(jstr(json_object_get(m, "participant"), "id"), p.b_id);
     client_barrier(b);                                   /* leave has no reply */
     client_send(b, "{\"type\":\"chat\",\"text\":\"still here?\"}");
     client_expect_error(b, "not-joined", "chat");
@@ -129,16 +141,13 @@ static void test_leave(void **state)
 static void test_rejoin(void **state)
 {
     struct rig *r = open_default(state);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    char a_id[32];
-    snprintf(a_id, sizeof a_id, "%s", jstr(client_join(a, "room"), "self"));
-    client_join(b, "room");
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "room");
+    struct client *a = p.a, *b = p.b;
     client_send(b, "{\"type\":\"chat\",\"text\":\"hi\"}");
     client_expect(a, "chat");
     client_expect(b, "chat");
     json_t *m = client_join(a, "room");
-    assert_string_equal(jstr(m, "self"), a_id);
+    assert_string_equal(jstr(m, "self"), p.a_id);
     assert_int_equal(json_array_size(json_object_get(m, "participants")), 2);
     json_t *chat = json_object_get(m, "chat");
     assert_int_equal(json_array_size(chat), 1);
@@ -234,11 +243,8 @@ static void test_chat(void **state)
 static void test_op_ack_after_durable(void **state)
 {
     struct rig *r = open_default(state);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    char a_id[32];
-    snprintf(a_id, sizeof a_id, "%s", jstr(client_join(a, "doc"), "self"));
-    client_join(b, "doc");
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "doc");
+    struct client *a = p.a, *b = p.b;
     struct store_room *sr = stored(r, "doc");
     client_send(a, "{\"type\":\"op\",\"rev\":0,\"op\":[\"hello\"]}");
     int t = 0;
@@ -254,7 +260,7 @@ static void test_op_ack_after_durable(void **state)
     assert_int_equal(store_room_durable_rev(sr), 1);
     m = client_expect(b, "op");
     assert_int_equal(jint(m, "rev"), 1);
-    assert_string_equal(jstr(m, "from"), a_id);
+    assert_string_equal(jstr(m, "from"), p.a_id);
     assert_string_equal(jdump(json_object_get(m, "op")), "[\"hello\"]");
     client_barrier(a);                                   /* the sender gets no `op` */
     json_t *d = describe(r, "doc");
@@ -295,11 +301,8 @@ static void client_view(const char *local, const char *pending, const char *rece
 static void test_op_transform(void **state)
 {
     struct rig *r = open_default(state);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    char b_id[32];
-    client_join(a, "ot");
-    snprintf(b_id, sizeof b_id, "%s", jstr(client_join(b, "ot"), "self"));
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "ot");
+    struct client *a = p.a, *b = p.b;
     client_send(a, "{\"type\":\"op\",\"rev\":0,\"op\":[\"hello world\"]}");
     assert_int_equal(jint(client_expect(a, "ack"), "rev"), 1);
     assert_int_equal(jint(client_expect(b, "op"), "rev"), 1);
@@ -315,7 +318,7 @@ static void test_op_transform(void **state)
     assert_int_equal(jint(client_expect(b, "ack"), "rev"), 3);
     m = client_expect(a, "op");
     assert_int_equal(jint(m, "rev"), 3);
-    assert_string_equal(jstr(m, "from"), b_id);
+    assert_string_equal(jstr(m, "from"), p.b_id);
     char b_prime[64];
     snprintf(b_prime, sizeof b_prime, "%s", jdump(json_object_get(m, "op")));
     assert_string_equal(b_prime, "[\"big \",5,\"?\",1]");
@@ -336,15 +339,12 @@ static void test_op_transform(void **state)
 static void test_element_lww(void **state)
 {
     struct rig *r = open_default(state);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    char a_id[32], b_id[32];
-    snprintf(a_id, sizeof a_id, "%s", jstr(client_join(a, "canvas"), "self"));
-    snprintf(b_id, sizeof b_id, "%s", jstr(client_join(b, "canvas"), "self"));
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "canvas");
+    struct client *a = p.a, *b = p.b;
 
     client_send(a, "{\"type\":\"element\",\"element\":{\"id\":\"e1\",\"version\":2,\"versionNonce\":5,\"x\":1}}");
     json_t *m = client_expect(b, "element");
-    assert_string_equal(jstr(m, "from"), a_id);
+    assert_string_equal(jstr(m, "from"), p.a_id);
     assert_int_equal(jint(json_object_get(m, "element"), "x"), 1);
     client_barrier(a);                                   /* not echoed to its sender */
 
@@ -353,7 +353,7 @@ static void test_element_lww(void **state)
     client_barrier(a);
     client_send(b, "{\"type\":\"element\",\"element\":{\"id\":\"e1\",\"version\":2,\"versionNonce\":3,\"x\":3}}");
     m = client_expect(a, "element");                     /* same version, lower nonce: wins */
-    assert_string_equal(jstr(m, "from"), b_id);
+    assert_string_equal(jstr(m, "from"), p.b_id);
     assert_int_equal(jint(json_object_get(m, "element"), "x"), 3);
     client_send(a, "{\"type\":\"element\",\"element\":{\"id\":\"e1\",\"version\":2,\"versionNonce\":4,\"x\":4}}");
     client_barrier(a);                                   /* higher nonce: loses */
@@ -373,15 +373,12 @@ static void test_cursor_coalescing(void **state)
     rig_config(&cfg);
     cfg.cursor_interval_ms = 200;
     struct rig *r = *state = rig_open(&cfg, 1);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    char a_id[32];
-    snprintf(a_id, sizeof a_id, "%s", jstr(client_join(a, "cur"), "self"));
-    client_join(b, "cur");
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "cur");
+    struct client *a = p.a, *b = p.b;
     uint64_t t0 = clock_ms();
     client_send(a, "{\"type\":\"cursor\",\"pos\":1}");
     json_t *m = client_expect(b, "cursor");
-    assert_string_equal(jstr(m, "from"), a_id);
+    assert_string_equal(jstr(m, "from"), p.a_id);
     assert_int_equal(jint(m, "pos"), 1);
     assert_true(json_is_null(json_object_get(m, "sel")));
 
@@ -401,11 +398,8 @@ static void test_cursor_coalescing(void **state)
 static void test_detach_on_close(void **state)
 {
     struct rig *r = open_default(state);
-    struct client *a = rig_connect(r, 0, "a"), *b = rig_connect(r, 0, "b");
-    char a_id[32];
-    snprintf(a_id, sizeof a_id, "%s", jstr(client_join(a, "bye"), "self"));
-    client_join(b, "bye");
-    client_expect(a, "presence");
+    struct pair p = join_pair(r, "bye");
+    struct client *a = p.a, *b = p.b;
     client_hangup(a);
     int t = 0;
     while (client_conn(a) && t++ < RIG_MAX_TURNS) rig_turn(r);
@@ -416,7 +410,7 @@ static void test_detach_on_close(void **state)
     assert_int_equal(client_pending(b), 0);
     json_t *m = client_expect(b, "presence");
     assert_string_equal(jstr(m, "event"), "left");
-    assert_string_equal(jstr(json_object_get(m, "participant"), "id"), a_id);
+    assert_string_equal(jstr(json_object_get(m, "participant"), "id"), p.a_id);
     d = describe(r, "bye");
     assert_int_equal(json_array_size(json_object_get(d, "participants")), 1);
     json_decref(d);
