@@ -163,14 +163,19 @@ static void forget_user(struct conn_core *cc, struct conn *c)
     c->user = NULL;
 }
 
+/* A move that had not passed the connection on is over: the mover frees its record. */
+static void drop_move(struct conn_core *cc, struct conn *c)
+{
+    if (!c->mv) return;
+    if (cc->mover.abort) cc->mover.abort(c);
+    c->mv = NULL;
+}
+
 void conn_kill(struct conn_core *cc, struct conn *c)
 {
     if (c->state == CONN_DEAD || c->state == CONN_FREE) return;
     forget_user(cc, c);
-    if (c->mv) {
-        if (cc->mover.abort) cc->mover.abort(c);
-        c->mv = NULL;
-    }
+    drop_move(cc, c);
     if (c->state == CONN_WS && !(c->flags & (CF_CLOSE_SENT | CF_CLOSE_RCVD)))
         stat_add(&cc->co->stats.closes_by_code[stats_close_index(WS_CLOSE_ABNORMAL)], 1);
     c->state = CONN_DEAD;
@@ -777,10 +782,8 @@ void conn_core_free(struct conn_core *cc)
         struct conn *c = &cc->conns[i];
         if (c->state == CONN_FREE) continue;
         forget_user(cc, c);
-        if (c->mv && cc->mover.abort) cc->mover.abort(c);
-        outq_free(&cc->pool, &c->q);
-        ws_reader_reset(&c->rd);
-        free(c->in);
+        drop_move(cc, c);
+        conn_release(cc, c);
     }
     munmap(cc->conns, (size_t)cc->conn_cap * sizeof(struct conn));
     cc->conns = NULL;

@@ -482,6 +482,8 @@ enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_re
     if (!rm) return ERR_NOT_JOINED;
     uint64_t last_cseq, last_rev;
     struct conn *c = s->conn;
+    /* who is acked once the op is durable (none: the sender is gone) */
+    struct conn_ref ref = c ? conn_ref_of(app->cc, c) : (struct conn_ref){ UINT32_MAX, 0 };
     if (cid_len && store_room_cid(rm->sr, cid, cid_len, &last_cseq, &last_rev) && cseq <= last_cseq) {
         /* a resubmission of an op already applied (or of one before it): ack, apply nothing */
         *rev = last_rev;
@@ -489,7 +491,6 @@ enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_re
             send_ack(app, w, s, last_rev);
             return ERR_NONE;
         }
-        struct conn_ref ref = c ? conn_ref_of(app->cc, c) : (struct conn_ref){ UINT32_MAX, 0 };
         if (!c || store_wait_durable(app->store, rm->sr, last_rev, ref.idx, ref.gen)) return ERR_NONE;
         return ERR_INTERNAL;
     }
@@ -511,7 +512,6 @@ enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_re
     stat_add(&app->co->stats.ot_ops, 1);
     /* The ack and the broadcast wait until the op log has the op durably (room_op_durable):
      * nobody sees an op that a crash could take back. */
-    struct conn_ref ref = c ? conn_ref_of(app->cc, c) : (struct conn_ref){ UINT32_MAX, 0 };
     jw_reset(w);
     ot_op_to_json(op, w);
     if (w->oom || !store_append_op(app->store, rm->sr, *rev, clock_unix_ms(), s->id, strlen(s->id), w->buf, w->len,
