@@ -20,6 +20,7 @@
 
 #define FETCH_BATCH 512          /* ops per read of a room's log */
 #define MAX_PENDING_OPS 4096     /* ops waiting for their commit, per room */
+#define FOLLOW_MS 30000          /* a room opened for an HTTP reader is followed this long */
 
 static const struct conn_ref no_sender = { UINT32_MAX, 0 };
 
@@ -187,7 +188,28 @@ static void caught_up(struct app *app, struct room *rm)
         bus_presence_join(app->bus, rm->name, rm->name_len, s->id, s->participant, s->participant_len,
                           app->cfg->presence_ttl_ms);
     }
+    struct room_waiter *wt = rm->waiters;
+    rm->waiters = NULL;
+    while (wt) {
+        struct room_waiter *next = wt->next;
+        wt->fn(app, wt->ctx, rm);
+        free(wt);
+        wt = next;
+    }
     pump(app, rm);
+}
+
+void room_cluster_when_current(struct app *app, const char *name, size_t len, room_wait_fn fn, void *ctx)
+{
+    struct room *rm = room_lookup(app, name, len);
+    if (!rm && bus_up(app->bus) && room_open(app, name, len, &rm) != ERR_NONE) rm = NULL;
+    if (!rm || !bus_up(app->bus)) return fn(app, ctx, NULL);
+    if (rm->nmembers == 0) rm->follow_until_ms = app->co->now_ms + FOLLOW_MS;
+    if (rm->caught_up) return fn(app, ctx, rm);
+    struct room_waiter *wt = malloc(sizeof *wt);
+    if (!wt) return fn(app, ctx, NULL);
+    *wt = (struct room_waiter){ rm->waiters, fn, ctx };
+    rm->waiters = wt;
 }
 
 static void write_presence(jw *w, const char *event, const char *participant, size_t len)
@@ -472,7 +494,12 @@ static void beat(struct app *app, struct room *rm)
 void room_cluster_tick(struct app *app)
 {
     uint64_t now = app->co->now_ms, every = app->cfg->presence_ttl_ms / 3;
-    for (struct room *rm = app->rooms->live; rm; rm = rm->next) {
+    for (struct room *rm = app->rooms->live, *next; rm; rm = next) {
+        next = rm->next;
+        if (rm->nmembers == 0 && now >= rm->follow_until_ms && (!rm->waiters || !bus_up(app->bus))) {
+            room_close(app, rm);         /* followed for HTTP readers, and nobody asked lately */
+            continue;
+        }
         if (bus_up(app->bus) && rm->caught_up && now - rm->beat_ms >= every) {
             rm->beat_ms = now;
             beat(app, rm);
