@@ -165,6 +165,8 @@ struct room {
     bool subscribed;           /* its channel is subscribed on the current link */
     bool stated;               /* its state was read on the current link */
     bool fetching;             /* reading ops it missed from the room's log */
+    bool broken;               /* its copy cannot follow Redis any more (ops missing there): ops refused */
+    uint64_t redis_head;       /* the highest head Redis reported (state, conflicts) */
     struct remote_participant *remote;
     uint32_t nremote, remote_cap;
     struct pending_op *ops, *ops_tail;
