@@ -257,6 +257,7 @@ void link_on_cqe(struct link *l, struct io_uring_cqe *cqe)
 
 void link_flush(struct link *l)
 {
+    if (l->state == LINK_DOWN && l->next_attempt_ms == 0) connect_now(l);   /* the first turn connects */
     if (!l->ac) return;
     redisAsyncContext *ac = l->ac;
     if (l->want_write && (ac->c.flags & REDIS_CONNECTED)) redisAsyncHandleWrite(ac);
