@@ -139,9 +139,10 @@ enum err_code room_cluster_op(struct app *app, struct session *s, int64_t base_r
     ot_op_swap(&p->op, op);
     p->sender = conn_ref_of(app->cc, s->conn);
     p->base_rev = (uint64_t)base_rev;
-    if (cid_len) {
-        memcpy(p->cid, cid, cid_len);
-        p->cid_len = cid_len;
+    if (cid_len) {                       /* "c" + the client's: never one of the servers' "~..." */
+        p->cid[0] = 'c';
+        memcpy(p->cid + 1, cid, cid_len);
+        p->cid_len = cid_len + 1;
         p->cseq = cseq;
     } else {
         /* every commit carries a (cid, cseq): a retry after a lost reply is then recognised */
@@ -183,9 +184,11 @@ static void apply_op(struct app *app, struct room *rm, const struct bus_event *e
         pop_op(rm);
     }
     stat_add(&app->co->stats.ot_ops, 1);
-    size_t cid_len = ev->cid_len <= STORE_CID_MAX ? ev->cid_len : 0;
-    if (!store_append_op(app->store, rm->sr, ev->rev, ev->ts, ev->from, ev->from_len, ev->body, ev->body_len, ev->cid,
-                         cid_len, ev->cseq, sender.idx, sender.gen))
+    /* the op log keeps the client's own cid (without its "c"); the servers' are not kept */
+    bool client_cid = ev->cid_len > 1 && ev->cid[0] == 'c' && ev->cid_len - 1 <= STORE_CID_MAX;
+    if (!store_append_op(app->store, rm->sr, ev->rev, ev->ts, ev->from, ev->from_len, ev->body, ev->body_len,
+                         client_cid ? ev->cid + 1 : NULL, client_cid ? ev->cid_len - 1 : 0, ev->cseq, sender.idx,
+                         sender.gen))
         log_error("room %s: out of memory logging op rev %llu", rm->name, (unsigned long long)ev->rev);
 }
 
