@@ -546,8 +546,10 @@ void room_cluster_tick(struct app *app)
     uint64_t now = app->co->now_ms, every = app->cfg->presence_ttl_ms / 3;
     for (struct room *rm = app->rooms->live, *next; rm; rm = next) {
         next = rm->next;
-        if (rm->nmembers == 0 && now >= rm->follow_until_ms && (!rm->waiters || !bus_up(app->bus))) {
-            room_close(app, rm);         /* followed for HTTP readers, and nobody asked lately */
+        if (rm->nmembers == 0 && now >= rm->follow_until_ms) {
+            /* followed for HTTP readers, and nobody asked lately; a reader still waiting (the
+             * room never caught up) is answered from this instance's copy */
+            room_close(app, rm);
             continue;
         }
         if (bus_up(app->bus) && rm->caught_up && now - rm->beat_ms >= every) {
