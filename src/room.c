@@ -69,6 +69,10 @@ void rooms_free(struct app *app)
         room_free(rm);
     }
     ot_op_free(&r->scratch);
+    for (int i = 0; i < ROOM_COMMIT_BATCH; i++) ot_op_free(&r->batch[i]);
+    ot_op_free(&r->batch_tmp);
+    ot_text_free(&r->batch_text[0]);
+    ot_text_free(&r->batch_text[1]);
     free(r);
     app->rooms = NULL;
 }

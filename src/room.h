@@ -147,6 +147,7 @@ struct pending_op {
     uint64_t token;                /* of the commit in flight; 0: none */
     bool sent;                     /* a commit was sent once: it may be committed even if no reply came */
     uint64_t committed_rev;        /* Redis said it committed it at this revision (it comes back on the channel) */
+    uint32_t batch_idx;            /* its place in the commit it was sent in */
     uint64_t dup_rev;              /* Redis said (cid, cseq) is committed already, at this revision */
     uint64_t queued_ms;
 };
@@ -176,6 +177,8 @@ struct room {
     uint64_t follow_until_ms;  /* kept (subscribed) without members until then, for GET /rooms and /history */
 };
 
+#define ROOM_COMMIT_BATCH 64       /* ops of a room sent to Redis in one commit */
+
 struct rooms {
     struct room *live;         /* rooms in memory, for teardown */
     uint64_t next_participant;
@@ -184,6 +187,9 @@ struct rooms {
     uint64_t next_token;       /* commit tokens (--redis) */
     uint64_t own_cseq;         /* cseq of the ops committed under the core's own cid */
     ot_op scratch;             /* an op from Redis, parsed (--redis) */
+    /* --redis: a commit's ops, each transformed past the ones before it, and the text they make */
+    ot_op batch[ROOM_COMMIT_BATCH], batch_tmp;
+    ot_text batch_text[2];
 };
 
 /* A room in memory without members (--redis: followed for GET /rooms and /history), or

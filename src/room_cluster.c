@@ -87,39 +87,110 @@ static void ack_committed(struct app *app, struct room *rm, struct conn_ref send
         op_error(app, sender, ERR_INTERNAL, "out of memory");
 }
 
-/* Sends the first pending op to Redis if nothing is in flight and the room is caught up. */
+static void unlink_op(struct room *rm, struct pending_op **pp)
+{
+    struct pending_op *p = *pp;
+    *pp = p->next;
+    if (rm->ops_tail == p) {
+        rm->ops_tail = NULL;
+        for (struct pending_op *t = rm->ops; t; t = t->next) rm->ops_tail = t;
+    }
+    rm->nops--;
+    ot_op_free(&p->op);
+    free(p);
+}
+
+static bool same_cid(const struct pending_op *a, const struct pending_op *b)
+{
+    return a->cid_len == b->cid_len && !memcmp(a->cid, b->cid, a->cid_len);
+}
+
+/* Picks the ops for the next commit from the head of the queue (at most ROOM_COMMIT_BATCH):
+ * each rebased on the document's head (p->op, kept for a retry), then transformed past the
+ * ones before it in the commit (app->rooms->batch[i], what is sent), and applied in turn to a
+ * scratch text to check that it applies and stays under --max-doc-bytes. An op that cannot be
+ * rebased is refused to its sender and dropped; the commit stops before an op that does not
+ * fit after the others (it goes first next time) or repeats a cid of the commit. */
+static uint32_t pick_batch(struct app *app, struct room *rm, struct pending_op **picked)
+{
+    struct rooms *r = app->rooms;
+    const ot_text *text = doc_text(rm->doc);
+    uint64_t head = doc_rev(rm->doc);
+    uint32_t n = 0;
+    for (struct pending_op **pp = &rm->ops; *pp && n < ROOM_COMMIT_BATCH;) {
+        struct pending_op *q = *pp;
+        bool repeat = false;
+        for (uint32_t j = 0; j < n && !repeat; j++) repeat = same_cid(picked[j], q);
+        if (q->dup_rev || q->committed_rev || q->token || repeat) break;
+        int rc = doc_rebase(rm->doc, (int64_t)q->base_rev, &q->op);
+        if (rc != DOC_OK) {
+            enum err_code e = doc_error(rc);
+            op_error(app, q->sender, e, e == ERR_REV_TOO_OLD ? "the op is based on a revision older than --ot-window: re-join"
+                                                              : "the op does not apply to the document");
+            unlink_op(rm, pp);
+            continue;
+        }
+        q->base_rev = head;
+        ot_op *b = &r->batch[n];
+        bool ok = ot_op_copy(b, &q->op) == OT_OK;
+        for (uint32_t j = 0; ok && j < n; j++) {
+            ok = ot_transform(b, &r->batch[j], &r->batch_tmp, NULL) == OT_OK;
+            if (ok) ot_op_swap(b, &r->batch_tmp);
+        }
+        ot_text *out = &r->batch_text[n & 1];
+        if (ok) ok = ot_apply(b, text, out) == OT_OK && out->bytes <= app->cfg->max_doc_bytes;
+        if (!ok) {
+            if (n) break;
+            op_error(app, q->sender, ERR_INTERNAL, "out of memory");
+            unlink_op(rm, pp);
+            continue;
+        }
+        text = out;
+        q->batch_idx = n;
+        picked[n++] = q;
+        pp = &q->next;
+    }
+    return n;
+}
+
+/* Sends the next commit if none is in flight and the room is caught up: the queue's head ops
+ * in one script (one Redis round trip, one AOF write for all of them). Ops committed already
+ * wait at the head until they come back on the channel (apply_op acks them). */
 static void pump(struct app *app, struct room *rm)
 {
     while (rm->ops && !rm->ops->token && rm->caught_up && !rm->fetching && bus_up(app->bus)) {
         struct pending_op *p = rm->ops;
         uint64_t known = p->dup_rev ? p->dup_rev : p->committed_rev;
-        if (known) {                     /* committed: ack once this instance has applied it */
-            if (doc_rev(rm->doc) < known) {
-                fetch(app, rm);
-                return;
-            }
-            ack_committed(app, rm, p->sender, known);
+        if (known) {
+            if (doc_rev(rm->doc) < known) return;       /* on its way on the channel */
+            ack_committed(app, rm, p->sender, known);     /* a resubmission of an applied op */
             pop_op(rm);
             continue;
         }
-        int rc = doc_rebase(rm->doc, (int64_t)p->base_rev, &p->op);
-        if (rc != DOC_OK) {
-            enum err_code e = doc_error(rc);
-            op_error(app, p->sender, e, e == ERR_REV_TOO_OLD ? "the op is based on a revision older than --ot-window: re-join"
-                                                              : "the op does not apply to the document");
-            pop_op(rm);
-            continue;
-        }
-        p->base_rev = doc_rev(rm->doc);
+        struct pending_op *picked[ROOM_COMMIT_BATCH];
+        uint32_t n = pick_batch(app, rm, picked);
+        if (!n) continue;
         jw *w = &app->out;
         jw_reset(w);
-        ot_op_to_json(&p->op, w);
+        size_t off[ROOM_COMMIT_BATCH + 1];
+        for (uint32_t i = 0; i < n; i++) {
+            off[i] = w->len;
+            ot_op_to_json(&app->rooms->batch[i], w);
+        }
+        off[n] = w->len;
+        if (w->oom) return;
+        struct bus_commit_op cops[ROOM_COMMIT_BATCH];
+        for (uint32_t i = 0; i < n; i++)
+            cops[i] = (struct bus_commit_op){ .op = w->buf + off[i], .op_len = off[i + 1] - off[i], .from = picked[i]->from,
+                                              .cid = picked[i]->cid, .cid_len = picked[i]->cid_len,
+                                              .cseq = picked[i]->cseq };
         uint64_t token = ++app->rooms->next_token;
-        if (w->oom || !bus_commit(app->bus, rm->name, rm->name_len, token, p->base_rev, w->buf, w->len, p->from, p->cid,
-                                  p->cid_len, p->cseq, clock_unix_ms()))
+        if (!bus_commit(app->bus, rm->name, rm->name_len, token, doc_rev(rm->doc), clock_unix_ms(), n, cops))
             return;                      /* tried again when the link is back (or the tick refuses it) */
-        p->token = token;
-        p->sent = true;
+        for (uint32_t i = 0; i < n; i++) {
+            picked[i]->token = token;
+            picked[i]->sent = true;
+        }
         return;
     }
 }
@@ -467,17 +538,24 @@ static void on_fetch(void *arg, const char *room, size_t len, bool ok, const str
     else pump(app, rm);
 }
 
-static void on_commit(void *arg, const char *room, size_t len, uint64_t token, enum bus_commit_result r, uint64_t rev)
+static void on_commit(void *arg, const char *room, size_t len, uint64_t token, enum bus_commit_result r, uint64_t rev,
+                      uint32_t index)
 {
     struct app *app = arg;
     struct room *rm = room_lookup(app, room, len);
     struct pending_op *p = rm ? rm->ops : NULL;
-    if (!p || p->token != token) return;             /* resolved already (its op came on the channel) */
-    p->token = 0;
+    if (!p || p->token != token) return;             /* resolved already (its ops came on the channel) */
+    /* the commit's ops are the first ones of the queue that carry its token */
+    uint32_t n = 0;
+    for (struct pending_op *q = p; q && q->token == token; q = q->next, n++) {
+        q->token = 0;
+        if (r == BUS_COMMITTED) q->committed_rev = rev + q->batch_idx;   /* applied as they come on the channel */
+        else if (r == BUS_DUPLICATE && q->batch_idx == index) q->dup_rev = rev;
+    }
     switch (r) {
     case BUS_COMMITTED:
-        p->committed_rev = rev;          /* applied when it comes on the channel (or from the log) */
-        if (doc_rev(rm->doc) >= rev) pump(app, rm);
+    case BUS_DUPLICATE:
+        pump(app, rm);
         return;
     case BUS_CONFLICT:
         stat_add(&app->co->stats.redis_conflicts, 1);
@@ -486,13 +564,11 @@ static void on_commit(void *arg, const char *room, size_t len, uint64_t token, e
         else if (rev == doc_rev(rm->doc)) pump(app, rm);
         else reseed(app, rm, rev);
         return;
-    case BUS_DUPLICATE:
-        p->dup_rev = rev;
-        pump(app, rm);
-        return;
     case BUS_FAILED:
-        op_error(app, p->sender, ERR_INTERNAL, "Redis refused the commit (see the server log)");
-        pop_op(rm);
+        for (uint32_t i = 0; i < n; i++) {
+            op_error(app, rm->ops->sender, ERR_INTERNAL, "Redis refused the commit (see the server log)");
+            pop_op(rm);
+        }
         pump(app, rm);
         return;
     case BUS_LINK_LOST:

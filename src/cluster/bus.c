@@ -17,25 +17,31 @@
  * Sent with EVAL every time: Redis compiles a script once and finds it by its SHA-1 after
  * that, and EVAL stays right after a Redis restart emptied its script cache. */
 
-/* KEYS rev log cid chan; ARGV expected op from cid cseq ts → {0,rev} | {1,head} | {2,rev} */
+/* KEYS rev log cid chan; ARGV expected ts n, then op from cid cseq for each of the n ops →
+ * {0, rev of the first} | {1, head} | {2, index, rev}: the op at index was committed before,
+ * at rev (checked for every op before anything is written) */
 static const char commit_lua[] =
-    "local head = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-    "local c = redis.call('HGET', KEYS[3], ARGV[4])\n"
-    "if c then\n"
-    "  local sp = string.find(c, ' ')\n"
-    "  if tonumber(ARGV[5]) <= tonumber(string.sub(c, 1, sp - 1)) then\n"
-    "    return {2, tonumber(string.sub(c, sp + 1))}\n"
+    "local n = tonumber(ARGV[3])\n"
+    "for i = 0, n - 1 do\n"
+    "  local c = redis.call('HGET', KEYS[3], ARGV[6 + 4 * i])\n"
+    "  if c then\n"
+    "    local sp = string.find(c, ' ')\n"
+    "    if tonumber(ARGV[7 + 4 * i]) <= tonumber(string.sub(c, 1, sp - 1)) then\n"
+    "      return {2, i, tonumber(string.sub(c, sp + 1))}\n"
+    "    end\n"
     "  end\n"
     "end\n"
+    "local head = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
     "if head ~= tonumber(ARGV[1]) then return {1, head} end\n"
-    "local rev = head + 1\n"
-    "redis.call('SET', KEYS[1], rev)\n"
-    "redis.call('XADD', KEYS[2], rev .. '-0', 'op', ARGV[2], 'from', ARGV[3], 'ts', ARGV[6], 'cid', ARGV[4],"
-    " 'cseq', ARGV[5])\n"
-    "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5] .. ' ' .. rev)\n"
-    "redis.call('PUBLISH', KEYS[4], 'o' .. rev .. ' ' .. ARGV[6] .. ' ' .. ARGV[5] .. ' ' .. ARGV[3] .. ' ' .."
-    " #ARGV[4] .. '\\n' .. ARGV[4] .. ARGV[2])\n"
-    "return {0, rev}\n";
+    "for i = 0, n - 1 do\n"
+    "  local rev, op, from, cid, cseq = head + 1 + i, ARGV[4 + 4 * i], ARGV[5 + 4 * i], ARGV[6 + 4 * i], ARGV[7 + 4 * i]\n"
+    "  redis.call('XADD', KEYS[2], rev .. '-0', 'op', op, 'from', from, 'ts', ARGV[2], 'cid', cid, 'cseq', cseq)\n"
+    "  redis.call('HSET', KEYS[3], cid, cseq .. ' ' .. rev)\n"
+    "  redis.call('PUBLISH', KEYS[4], 'o' .. rev .. ' ' .. ARGV[2] .. ' ' .. cseq .. ' ' .. from .. ' ' .. #cid .. '\\n'"
+    " .. cid .. op)\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], head + n)\n"
+    "return {0, head + 1}\n";
 
 /* KEYS chat chan; ARGV prefix suffix ts → seq */
 static const char chat_lua[] =
@@ -347,18 +353,20 @@ static void reply_state(struct bus *b, const struct request *rq, const redisRepl
 
 static void reply_commit(struct bus *b, const struct request *rq, const redisReply *r)
 {
-    long long code, rev;
+    long long v[3] = { 0, 0, 0 };
     if (!r) {
-        b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_LINK_LOST, 0);
+        b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_LINK_LOST, 0, 0);
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !reply_int(r->element[0], &code) ||
-        !reply_int(r->element[1], &rev) || code < 0 || code > 2) {
-        b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_FAILED, 0);
+    bool ok = r->type == REDIS_REPLY_ARRAY && (r->elements == 2 || r->elements == 3);
+    for (size_t i = 0; ok && i < r->elements; i++) ok = reply_int(r->element[i], &v[i]);
+    if (!ok || v[0] < 0 || v[0] > 2 || (v[0] == 2) != (r->elements == 3)) {
+        b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_FAILED, 0, 0);
         return;
     }
-    static const enum bus_commit_result results[] = { BUS_COMMITTED, BUS_CONFLICT, BUS_DUPLICATE };
-    b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, results[code], (uint64_t)rev);
+    if (v[0] == 0) b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_COMMITTED, (uint64_t)v[1], 0);
+    else if (v[0] == 1) b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_CONFLICT, (uint64_t)v[1], 0);
+    else b->h.on_commit(b->h.arg, rq->room, rq->len, rq->token, BUS_DUPLICATE, (uint64_t)v[2], (uint32_t)v[1]);
 }
 
 static void on_reply(void *arg, redisReply *r, void *privdata)
@@ -443,15 +451,37 @@ bool bus_fetch(struct bus *b, const char *room, size_t len, uint64_t from_rev, u
     return send_request(b, R_FETCH, room, len, 0, 6, argv, lens);
 }
 
-bool bus_commit(struct bus *b, const char *room, size_t len, uint64_t token, uint64_t expected_rev, const char *op,
-                size_t op_len, const char *from, const char *cid, size_t cid_len, uint64_t cseq, uint64_t ts)
+bool bus_commit(struct bus *b, const char *room, size_t len, uint64_t token, uint64_t expected_rev, uint64_t ts,
+                uint32_t n, const struct bus_commit_op *ops)
 {
+    size_t argc = 3 + 4 + 3 + 4 * (size_t)n;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    char (*nums)[24] = malloc((3 + (size_t)n) * sizeof *nums);
+    char keys[4][KEY_MAX];
     static const char *const k[] = { ":rev", ":log", ":cid", "" };
-    char e[24], cs[24], t[24];
-    const char *args[] = { e, op, from, cid, cs, t };
-    size_t lens[] = { NUM(e, "%" PRIu64, expected_rev), op_len, strlen(from), cid_len, NUM(cs, "%" PRIu64, cseq),
-                      NUM(t, "%" PRIu64, ts) };
-    return eval(b, R_COMMIT, room, len, token, commit_lua, 4, k, 6, args, lens);
+    bool ok = false;
+    if (argv && lens && nums && n) {
+        size_t c = 0, m = 0;
+        argv[c] = "EVAL", lens[c++] = 4;
+        argv[c] = commit_lua, lens[c++] = strlen(commit_lua);
+        argv[c] = "4", lens[c++] = 1;
+        for (int i = 0; i < 4; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, k[i]);
+        lens[c] = NUM(nums[m], "%" PRIu64, expected_rev), argv[c++] = nums[m++];
+        lens[c] = NUM(nums[m], "%" PRIu64, ts), argv[c++] = nums[m++];
+        lens[c] = NUM(nums[m], "%u", n), argv[c++] = nums[m++];
+        for (uint32_t i = 0; i < n; i++) {
+            argv[c] = ops[i].op, lens[c++] = ops[i].op_len;
+            argv[c] = ops[i].from, lens[c++] = strlen(ops[i].from);
+            argv[c] = ops[i].cid, lens[c++] = ops[i].cid_len;
+            lens[c] = NUM(nums[m], "%" PRIu64, ops[i].cseq), argv[c++] = nums[m++];
+        }
+        ok = send_request(b, R_COMMIT, room, len, token, (int)c, argv, lens);
+    }
+    free(argv);
+    free(lens);
+    free(nums);
+    return ok;
 }
 
 bool bus_chat(struct bus *b, const char *room, size_t len, const char *prefix, size_t prefix_len, const char *suffix,

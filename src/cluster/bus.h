@@ -79,9 +79,11 @@ struct bus_handler {
     void (*on_state)(void *arg, const char *room, size_t len, bool ok, const struct bus_state *st);
     /* The log's ops from the revision asked for, in order (BUS_OP events), n of them. */
     void (*on_fetch)(void *arg, const char *room, size_t len, bool ok, const struct bus_event *ops, uint32_t n);
-    /* COMMITTED: rev is the op's revision; CONFLICT: rev is the head that was found;
-     * DUPLICATE: (cid, cseq) was committed before, at revision rev. token: bus_commit's. */
-    void (*on_commit)(void *arg, const char *room, size_t len, uint64_t token, enum bus_commit_result r, uint64_t rev);
+    /* COMMITTED: rev is the first op's revision (the others follow it); CONFLICT: rev is the
+     * head that was found; DUPLICATE: the (cid, cseq) of the op at `index` was committed
+     * before, at revision rev, and nothing was written. token: bus_commit's. */
+    void (*on_commit)(void *arg, const char *room, size_t len, uint64_t token, enum bus_commit_result r, uint64_t rev,
+                      uint32_t index);
     /* bus_seed's answer: the room's head in Redis now. */
     void (*on_seeded)(void *arg, const char *room, size_t len, bool ok, uint64_t head);
 };
@@ -106,9 +108,16 @@ bool bus_subscribe(struct bus *b, const char *room, size_t len);
 bool bus_unsubscribe(struct bus *b, const char *room, size_t len);
 bool bus_state(struct bus *b, const char *room, size_t len);
 bool bus_fetch(struct bus *b, const char *room, size_t len, uint64_t from_rev, uint32_t max_ops);
-bool bus_commit(struct bus *b, const char *room, size_t len, uint64_t token, uint64_t expected_rev,
-                const char *op, size_t op_len, const char *from, const char *cid, size_t cid_len, uint64_t cseq,
-                uint64_t ts);
+/* One op of a commit: its JSON (based on the revision before it), author, cid, cseq. */
+struct bus_commit_op {
+    const char *op, *from, *cid;
+    size_t op_len, cid_len;
+    uint64_t cseq;
+};
+/* Commits n ops at revisions expected_rev + 1 .. + n if the room's head is expected_rev (each op
+ * based on the one before it), deduplicating each (cid, cseq); on_commit tells. */
+bool bus_commit(struct bus *b, const char *room, size_t len, uint64_t token, uint64_t expected_rev, uint64_t ts,
+                uint32_t n, const struct bus_commit_op *ops);
 /* Redis lost the room (its head is behind this instance's copy: it restarted without its
  * data): unless another instance did so first with a higher revision, sets the head to rev,
  * the chat counter to at least chat_seq, and the log to ops (rev, body = op JSON, from, ts;
