@@ -39,14 +39,21 @@ static void health(struct app *app, struct conn *c, const struct http_request *r
     bool draining = core_draining(app->co), degraded = store_degraded(s->store);
     /* --redis: "up" when every core's links are; while "down" ops are refused and chat
      * reaches this instance's members only */
-    uint64_t redis_up = 0;
-    for (uint32_t i = 0; i < g->ncores; i++) redis_up += stat_get(&g->cores[i].stats.redis_up);
+    uint64_t redis_up = 0, ever = 0;
+    for (uint32_t i = 0; i < g->ncores; i++) {
+        redis_up += stat_get(&g->cores[i].stats.redis_up);
+        ever += stat_get(&g->cores[i].stats.redis_ever_up);
+    }
     const char *redis = !s->cfg->redis[0] ? "off" : redis_up == g->ncores ? "up" : "down";
+    /* --redis: until every core has reached Redis once, the instance cannot open a room
+     * ("starting"). Still 200, like a later outage: a probe failing on Redis would restart
+     * every pod in a loop while Redis is away, and chat and joined rooms need no Redis */
+    bool starting = s->cfg->redis[0] && ever < g->ncores;
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"connections\":%llu,"
                      "\"websockets\":%llu,\"rooms\":%u,\"threads\":%u,\"redis\":\"%s\"%s}\n",
-                     draining ? "draining" : degraded ? "degraded" : "ok", s->version,
+                     draining ? "draining" : starting ? "starting" : degraded ? "degraded" : "ok", s->version,
                      (unsigned long long)((app->co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
                      (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), g->ncores, redis,
                      redis[0] == 'd' ? ",\"chat\":\"local\"" : "");

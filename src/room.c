@@ -414,7 +414,9 @@ void room_leave(struct app *app, jw *w, struct session *s)
         if (!app->bus || rm->follow_until_ms <= app->co->now_ms) room_close(app, rm);
         return;
     }
-    if (told) return;
+    /* --redis: the members of other instances hear of it from Redis; this instance's hear of
+     * it now (its echo finds the participant in neither list and is dropped) */
+    if (told && s->awaiting_joined) return;
     write_presence(w, s, "left");
     broadcast(app, w, rm, s, MSG_PRESENCE);
 }

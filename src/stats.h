@@ -78,6 +78,7 @@ struct core_stats {
     /* --redis (cluster/): links, commits, catch-up */
     struct hist redis_rtt;    /* a command sent → its reply */
     stat_t redis_up;          /* gauge: both links of the core are up (0/1) */
+    stat_t redis_ever_up;     /* 1 once they have been up (before that the core cannot serve rooms) */
     stat_t redis_reconnects;
     stat_t redis_conflicts;   /* op commits refused because another instance committed that revision */
     stat_t redis_rooms;       /* gauge: rooms whose channel the core is subscribed to */

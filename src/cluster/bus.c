@@ -607,6 +607,7 @@ static void on_link_event(void *arg, bool up)
     if (up && both && !b->up) {
         b->up = true;
         stat_add(&b->co->stats.redis_up, 1);
+        if (!stat_get(&b->co->stats.redis_ever_up)) stat_add(&b->co->stats.redis_ever_up, 1);
         b->h.on_link(b->h.arg, true);
     } else if (!up && b->up) {
         b->up = false;
