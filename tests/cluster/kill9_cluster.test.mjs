@@ -3,7 +3,8 @@
 //  - the other two keep serving: their editors' new edits are acked after the kill and
 //    everything converges (cluster.mjs checkConverged on the two survivors);
 //  - every participant of the killed instance gets `presence left` at every editor of the
-//    survivors within --presence-ttl + 1 s of the SIGKILL (measured);
+//    survivors within --presence-ttl + 1 s of the SIGKILL (measured), and GET /rooms on the
+//    survivors no longer lists them;
 //  - no acked op is lost: every op acked to any editor, the killed instance's included, is in
 //    GET /history of both survivors at its revision (same author, same op); the killed
 //    instance's editors may have one op more in history each (in flight at the kill, unacked).
@@ -61,7 +62,11 @@ test(`kill -9 of one instance during edits (seed ${SEED})`, async () => {
     const worst = Math.max(...delays);
     console.log(`kill9: ${before} acked before the kill, ${r.acks} in all, rev ${r.rev}; presence left ${Math.min(...delays)}..${worst} ms after SIGKILL (bound ${BOUND_MS})`);
     assert.ok(worst <= BOUND_MS, `presence left came ${worst} ms after the SIGKILL (bound: presence-ttl + 1 s = ${BOUND_MS} ms); all: ${delays.join(' ')}`);
+    const gone = new Set(doomed.map((d) => d.self));
     for (const inst of rest) {
+      const rr = await inst.room(room);
+      const stale = rr.json.participants.filter((p) => gone.has(p.id)).map((p) => p.id);
+      assert.deepEqual(stale, [], `GET /rooms/${room} on instance${inst.index} still lists participants of the killed instance`);
       const h = await inst.health();
       assert.equal(h.redis, 'up', `instance${inst.index} /health: ${JSON.stringify(h)}`);
     }
