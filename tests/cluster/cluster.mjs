@@ -219,15 +219,16 @@ export class Instance {
       while (now() < deadline && this.proc.alive()) {
         try {
           const r = await fetch(this.url('/health'), { signal: AbortSignal.timeout(1000) });
-          await r.arrayBuffer();
-          if (r.status === 200) return this;
+          const h = await r.json();
+          // /health answers 200 before the Redis link is up (joins are refused until then)
+          if (r.status === 200 && (ISLANDS || h.redis === 'up')) return this;
         } catch { /* not yet */ }
         await sleep(50);
       }
       await this.proc.stop('SIGKILL');
       const out = this.proc.output();
       if (attempt < 2 && /Address already in use/.test(out.slice(-2000))) continue;
-      throw new Error(`instance${this.index} did not answer /health (exit ${JSON.stringify(this.proc.exit)}):\n${out.slice(-3000)}`);
+      throw new Error(`instance${this.index} did not answer /health with "redis":"up" (exit ${JSON.stringify(this.proc.exit)}):\n${out.slice(-3000)}`);
     }
   }
 
@@ -336,6 +337,7 @@ export class Member {
     this.closed = false;
     this.closedByUs = false;
     this.self = null;
+    this.joinRetries = 0;
     inst.cluster.members.add(this);
   }
 
@@ -357,6 +359,11 @@ export class Member {
         m.t = now();
         this.log.push(m);
         if (m.type === 'joined' && !this.self) { clearTimeout(t); this.self = m.self; }
+        // a join refused while the instance has no Redis link: again in 200 ms
+        if (m.type === 'error' && m.code === 'cluster-unavailable' && m.ref === 'join') {
+          this.joinRetries++;
+          setTimeout(() => this.sendJoin(), 200);
+        }
         this.onMessage(m);
         if (m.type === 'joined' && this.log.filter((x) => x.type === 'joined').length === 1) resolve(this);
         this.wake();
@@ -443,7 +450,7 @@ export function randomEdit(doc, rnd) {
 //
 // On `cluster-unavailable` for its op (not applied, per the contract) it re-joins: its
 // unacked edits (the refused op and the buffer) are dropped, the fresh `joined` gives the
-// document and revision to go on from; a join refused the same way is retried every 200 ms.
+// document and revision to go on from (a join refused the same way is retried every 200 ms).
 // Each `joined` starts a session (participant id `self`); sessions count acks, refusals and,
 // if the connection died, whether an op was in flight.
 export class Editor extends Member {
@@ -510,8 +517,7 @@ export class Editor extends Member {
         if (m.code === 'cluster-unavailable') {
           this.refused.push({ ref: m.ref, t: m.t });
           if (this.session) this.session.refused++;
-          if (m.ref === 'join') setTimeout(() => this.sendJoin(), 200);
-          else if (!this.rejoining) this.rejoin();
+          if (m.ref !== 'join' && !this.rejoining) this.rejoin();   // (Member retries a join)
         } else {
           this.errors.push(m);
         }
