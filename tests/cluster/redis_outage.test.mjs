@@ -3,7 +3,8 @@
 //  - restart: SIGTERM to redis-server, 1 s down (every instance's /health must say
 //    "redis":"down" meanwhile), then started again on the same port and --dir (its append-only
 //    file, fsynced on every write, is loaded again);
-//  - stop: SIGSTOP for 5 s, then SIGCONT (the connections stay open; nothing answers).
+//  - stop: SIGSTOP for 5 s, then SIGCONT (the connections stay open; nothing answers), with the
+//    default --redis-timeout (5s) and again with 2s (ops time out while Redis is stopped).
 // Editors that get `cluster-unavailable` re-join and go on (cluster.mjs Editor). Afterwards:
 // every editor gets new ops acked after Redis is back (the instances recovered by themselves),
 // /health says "redis":"up" everywhere, and checkConverged holds on all 3 instances: the same
@@ -15,9 +16,21 @@ import { withCluster, Editor, editLoop, quiesce, checkConverged, seededRandom, s
 
 const SEED = Number(process.env.RINGROOM_CLUSTER_SEED || Math.floor(Math.random() * 1e9));
 
-async function outage(name, seed, disrupt) {
+// Polls every instance's /health for ms; returns the indexes of those that said "redis":"down".
+async function watchHealth(c, ms) {
+  const seen = new Set();
+  const t0 = now();
+  while (now() - t0 < ms) {
+    const hs = await Promise.all(c.inst.map((i) => i.health().catch(() => ({}))));
+    hs.forEach((h, k) => { if (h.redis === 'down') seen.add(k); });
+    await sleep(50);
+  }
+  return seen;
+}
+
+async function outage(name, seed, disrupt, opts = {}) {
   assert.equal(SPREAD, 3, 'this test needs the editors on 3 instances');
-  await withCluster(name, {}, async (c) => {
+  await withCluster(name, opts, async (c) => {
     const room = `${name}-${seed}`;
     const rnd = seededRandom(seed);
     const editors = [];
@@ -69,13 +82,7 @@ test(`Redis restarted during edits (seed ${SEED})`, async () => {
     const res = await c.redis.stop();
     assert.equal(res.code, 0, `redis-server exit on SIGTERM: ${JSON.stringify(res)}`);
     // 1 s down: each instance must notice
-    const seen = new Set();
-    const t0 = now();
-    while (now() - t0 < 1000) {
-      const hs = await Promise.all(c.inst.map((i) => i.health().catch(() => ({}))));
-      hs.forEach((h, k) => { if (h.redis === 'down') seen.add(k); });
-      await sleep(50);
-    }
+    const seen = await watchHealth(c, 1000);
     await c.redis.start();
     assert.deepEqual([...seen].sort(), [0, 1, 2], 'instances whose /health said "redis":"down" while redis-server was not running');
     return 'redis-server restarted after 1 s';
@@ -89,4 +96,19 @@ test(`Redis stopped (SIGSTOP) for 5 s during edits (seed ${SEED + 1})`, async ()
     c.redis.resume();
     return 'SIGSTOP 5 s, SIGCONT';
   });
+});
+
+// the same with --redis-timeout 2s: the ops waiting on the stopped Redis time out (refused with
+// cluster-unavailable, the link dropped and made again) while their commands are still in
+// Redis's socket buffer; Redis runs them after SIGCONT, and a refused op must still not be in
+// history
+test(`Redis stopped (SIGSTOP) for 5 s with --redis-timeout 2s (seed ${SEED + 2})`, async () => {
+  await outage('redis-sigstop-timeout', SEED + 2, async (c) => {
+    c.redis.pause();
+    await sleep(500);
+    const seen = await watchHealth(c, 4500);    // the link drops 2 s after an unanswered command
+    c.redis.resume();
+    assert.deepEqual([...seen].sort(), [0, 1, 2], 'instances whose /health said "redis":"down" while Redis was stopped past --redis-timeout');
+    return 'SIGSTOP 5 s, SIGCONT, --redis-timeout 2s';
+  }, { args: ['--redis-timeout', '2s'] });
 });
