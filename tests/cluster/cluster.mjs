@@ -247,6 +247,13 @@ export class Instance {
   async history(room) { return this.get(`/history/${room}?limit=10000`); }
   async health() { return (await this.get('/health')).json; }
 
+  // The value of an unlabelled metric in GET /metrics (NaN if absent).
+  async metric(name) {
+    const { text } = await this.get('/metrics');
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.slice(name.length + 1)) : NaN;
+  }
+
   sanitizerReport() {
     const out = this.proc ? this.proc.output() : '';
     return SANITIZER_MARKERS.some((m) => out.includes(m)) ? out.slice(-6000) : null;

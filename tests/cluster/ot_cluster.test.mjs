@@ -39,6 +39,10 @@ test(`${EDITORS} ot.js editors on 3 instances converge, ${RUNS} runs (seed ${SEE
         editors.forEach((ed) => ed.close());
       }
     }
-    console.log(`ot: ${RUNS} runs, acked ops per run ${Math.min(...totals)}..${Math.max(...totals)}, total ${totals.reduce((a, b) => a + b, 0)}`);
+    // the runs did race: instances committed at the same revision and had to rebase
+    const conflicts = (await Promise.all(c.used().map((i) => i.metric('ringroom_redis_commit_conflicts_total')))).reduce((a, b) => a + b, 0);
+    console.log(`ot: ${RUNS} runs, acked ops per run ${Math.min(...totals)}..${Math.max(...totals)}, total ${totals.reduce((a, b) => a + b, 0)}, ` +
+      `commit conflicts ${conflicts}`);
+    if (c.used().length > 1) assert.ok(conflicts > 0, `ringroom_redis_commit_conflicts_total is ${conflicts} on the instances: no concurrent commit was exercised`);
   });
 });

@@ -66,10 +66,12 @@ async function outage(name, seed, disrupt, opts = {}) {
     } finally {
       c.dump('editors.json', editors.map((e) => ({ name: e.name, instance: e.inst.index, sessions: e.sessions, acked: e.acked, refused: e.refused, errors: e.errors, violations: e.violations })));
     }
+    const reconnects = await Promise.all(c.inst.map((i) => i.metric('ringroom_redis_reconnects_total')));
+    const catchup = await Promise.all(c.inst.map((i) => i.metric('ringroom_redis_catchup_ops_total')));
     const refused = editors.reduce((n, e) => n + e.refused.length, 0);
     const rejoins = editors.reduce((n, e) => n + e.sessions.length - 1, 0);
     console.log(`${name}: ${before} acked before, ${during} while Redis was out, ${r.acks} in all (rev ${r.rev}); ` +
-      `${refused} cluster-unavailable, ${rejoins} re-joins${info ? `; ${info}` : ''}`);
+      `${refused} cluster-unavailable, ${rejoins} re-joins; reconnects ${reconnects}, catch-up ops ${catchup}${info ? `; ${info}` : ''}`);
     for (const inst of c.inst) {
       const h = await until(async () => { const x = await inst.health(); return x.redis === 'up' && x; }, 5000, 100);
       assert.ok(h, `instance${inst.index} /health does not say "redis":"up" after recovery: ${JSON.stringify(await inst.health())}`);
