@@ -69,6 +69,22 @@ suite_node() {
         RINGROOM_BIN="$bin" node --test)
 }
 
+# issue 13: three instances sharing rooms through a redis-server of the suite's own
+# (tests/cluster/cluster.mjs); the ASan build unless RINGROOM_BIN says otherwise. It reuses
+# tests/node's npm packages (ot, ws). Files run one at a time (each starts its own Redis and
+# instances); `timeout` bounds the whole suite and, killing its process group, every process
+# the suite started.
+suite_cluster() {
+    local bin
+    bin=$(readlink -f "${RINGROOM_BIN:-build/asan/ringroom}")
+    needs /usr/bin/redis-server "Debian's redis-server" || return 1
+    (cd tests/node &&
+        { [[ node_modules/.package-lock.json -nt package-lock.json ]] ||
+            npm ci --no-audit --no-fund --loglevel=error; }) || return 1
+    (cd tests/cluster &&
+        RINGROOM_BIN="$bin" timeout -s KILL "${CLUSTER_TIMEOUT:-300}" node --test --test-concurrency=1)
+}
+
 # the demo page in Debian's Chromium (playwright-core drives it; no browser download)
 suite_browser() {
     (cd tests/browser && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } &&
@@ -99,7 +115,7 @@ suite_deploy() {
     RINGROOM_BIN=build/ringroom tests/deploy/run.sh
 }
 
-ALL=(fresh layers unit integration conformance node browser fuzz deploy)
+ALL=(fresh layers unit integration conformance node cluster browser fuzz deploy)
 SUITES=("$@")
 [[ ${#SUITES[@]} -eq 0 ]] && SUITES=("${ALL[@]}")
 
