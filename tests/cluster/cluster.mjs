@@ -22,6 +22,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../node/server.mjs';
+export { freePort };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(HERE, '..', '..');
@@ -61,14 +63,6 @@ export function binary() {
   return bin;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 export function artifactDir(name) {
   const d = path.join(ROOT, 'tests', 'artifacts', 'cluster', name);
@@ -417,38 +411,9 @@ export async function until(probe, timeoutMs, every = 20) {
 
 // ---------------------------------------------------------------------------------- OT editors
 
-// Pieces that stress UTF-16 counting (as tests/node/ot_convergence.test.mjs).
-const PIECES = ['a', 'b', 'xyz', ' ', '\n', 'é', 'e\u0301', '😀', '👩\u200d💻', '中文', '𝒜'];
-
-export function seededRandom(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
-
-function boundaries(doc) {
-  const out = [0];
-  for (let i = 0; i < doc.length; i++) {
-    const c = doc.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) continue;
-    out.push(i + 1);
-  }
-  return out;
-}
-
-export function randomEdit(doc, rnd) {
-  const b = boundaries(doc);
-  const op = new ot.TextOperation();
-  if (doc.length > 0 && (rnd() < 0.35 || doc.length > 300)) {
-    let i = Math.floor(rnd() * b.length), j = Math.min(b.length - 1, i + 1 + Math.floor(rnd() * 4));
-    if (i >= j) i = j - 1;
-    if (i < 0) return null;
-    op.retain(b[i]).delete(b[j] - b[i]).retain(doc.length - b[j]);
-  } else {
-    const at = b[Math.floor(rnd() * b.length)];
-    op.retain(at).insert(PIECES[Math.floor(rnd() * PIECES.length)]).retain(doc.length - at);
-  }
-  return op;
-}
+import { randomEdit as nodeRandomEdit, seededRandom } from '../node/edits.mjs';
+export { seededRandom };
+export const randomEdit = (doc, rnd) => nodeRandomEdit(doc, rnd, 300);
 
 // An ot.js Client (npm `ot`) over one connection. Every op acked to it and every op it
 // received is recorded with its revision, as the server applied it: at ack time ot.js's

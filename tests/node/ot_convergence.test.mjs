@@ -6,45 +6,11 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 import { startServer } from './server.mjs';
+import { randomEdit, seededRandom } from './edits.mjs';
 
 const require = createRequire(import.meta.url);
 const ot = require('ot');
 
-// Pieces of text that stress UTF-16 counting: astral (surrogate pairs), combining marks,
-// ZWJ sequences, CJK, plain ASCII.
-const PIECES = ['a', 'b', 'xyz', ' ', '\n', 'é', 'e\u0301', '😀', '👩\u200d💻', '中文', 'Z\u0308\u0301', '𝒜'];
-
-function seededRandom(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
-
-// Positions in `doc` that do not fall inside a surrogate pair.
-function boundaries(doc) {
-  const out = [0];
-  for (let i = 0; i < doc.length; i++) {
-    const c = doc.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) continue; // next unit completes the pair
-    out.push(i + 1);
-  }
-  return out;
-}
-
-function randomEdit(doc, rnd) {
-  const b = boundaries(doc);
-  const op = new ot.TextOperation();
-  if (doc.length > 0 && (rnd() < 0.35 || doc.length > 400)) {
-    let i = Math.floor(rnd() * b.length), j = Math.min(b.length - 1, i + 1 + Math.floor(rnd() * 4));
-    if (i >= j) i = j - 1;
-    if (i < 0) return null;
-    op.retain(b[i]).delete(b[j] - b[i]).retain(doc.length - b[j]);
-  } else {
-    const at = b[Math.floor(rnd() * b.length)];
-    const text = PIECES[Math.floor(rnd() * PIECES.length)];
-    op.retain(at).insert(text).retain(doc.length - at);
-  }
-  return op;
-}
 
 class Editor {
   constructor(srv, room, name, seed) {
