@@ -5,6 +5,7 @@
 #include "rl_opts.h"
 
 #include "config.h"
+#include "rl_stats.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,6 +13,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(RL_MAX_TARGETS <= RL_STATS_TARGETS, "rl_stats counts per target");
 
 #ifndef RINGLOAD_VERSION
 #define RINGLOAD_VERSION "1"
@@ -31,7 +34,7 @@ struct opt {
 
 #define F(field) offsetof(struct rl_opts, field), sizeof(((struct rl_opts *)0)->field)
 static const struct opt options[] = {
-    { "url", T_STRING, F(url), 0, 0, "ws://127.0.0.1:8080/echo (echo) or /ws", "WebSocket URL to load (loopback only: 127.x.x.x or localhost)" },
+    { "url", T_STRING, F(url), 0, 0, "ws://127.0.0.1:8080/echo (echo) or /ws", "WebSocket URL to load (loopback only: 127.x.x.x or localhost), or a comma-separated list of up to 16 (server instances sharing rooms): connections are spread over them, each room's members over every instance" },
     { "scenario", T_SCENARIO, F(scenario), 0, 0, "echo", "idle | echo | chat | cursor | ot | churn" },
     { "preset", T_PRESET, F(preset), 0, 0, "", "campaign-1m: chat, 10,000 connections in rooms of 100, 1,000,000 messages/hour, 120s" },
     { "conns", T_U32, F(conns), 1, 10000000, "per scenario", "connections (churn: connections open at once)" },
@@ -82,7 +85,7 @@ void rl_opts_usage(FILE *out)
 {
     fprintf(out,
             "ringload: open-loop WebSocket load generator for ringroom (loopback only)\n\n"
-            "usage: ringload [--scenario S] [--url ws://127.0.0.1:PORT/PATH] [flags]\n\n");
+            "usage: ringload [--scenario S] [--url ws://127.0.0.1:PORT/PATH[,ws://...]] [flags]\n\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &options[i];
         char left[64];
@@ -286,12 +289,18 @@ static void defaults(struct rl_opts *o)
     o->seed = 1;
 }
 
-/* ws://HOST:PORT/PATH with HOST a loopback IPv4 address or localhost. */
-static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
+/* ws://HOST:PORT/PATH with HOST a loopback IPv4 address or localhost: one entry of --url. */
+static bool parse_url(const char *u0, size_t ulen, struct rl_target *t, char *err, size_t errlen)
 {
-    const char *u = o->url;
+    if (ulen >= sizeof t->url) {
+        snprintf(err, errlen, "--url: an entry is longer than %zu bytes", sizeof t->url - 1);
+        return false;
+    }
+    memcpy(t->url, u0, ulen);
+    t->url[ulen] = '\0';
+    const char *u = t->url;
     if (strncmp(u, "ws://", 5)) {
-        snprintf(err, errlen, "--url: expected ws://HOST:PORT/PATH (wss is not supported), got '%s'", u);
+        snprintf(err, errlen, "--url: expected ws://HOST:PORT/PATH (wss is not supported), got '%s'", t->url);
         return false;
     }
     u += 5;
@@ -299,7 +308,7 @@ static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
     size_t hp_len = slash ? (size_t)(slash - u) : strlen(u);
     char hp[128];
     if (hp_len == 0 || hp_len >= sizeof hp) {
-        snprintf(err, errlen, "--url: missing or too long host in '%s'", o->url);
+        snprintf(err, errlen, "--url: missing or too long host in '%s'", t->url);
         return false;
     }
     memcpy(hp, u, hp_len);
@@ -308,7 +317,7 @@ static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
     uint16_t port = 80;
     if (strchr(hp, ':')) {
         if (!config_parse_hostport(hp, host, sizeof host, &port) || port == 0) {
-            snprintf(err, errlen, "--url: bad HOST:PORT '%s'", hp);
+            snprintf(err, errlen, "--url: bad HOST:PORT '%s' in '%s'", hp, t->url);
             return false;
         }
     } else {
@@ -320,10 +329,56 @@ static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "--url: ringload loads loopback servers only (127.x.x.x or localhost), got '%s'", host);
         return false;
     }
-    snprintf(o->host, sizeof o->host, "%.*s", (int)sizeof o->host - 1, host);
-    o->port = port;
-    snprintf(o->path, sizeof o->path, "%s", slash ? slash : "/");
+    if (slash && strlen(slash) >= sizeof t->path) {
+        snprintf(err, errlen, "--url: path longer than %zu bytes in '%s'", sizeof t->path - 1, t->url);
+        return false;
+    }
+    for (const char *q = slash; q && *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+            snprintf(err, errlen, "--url: a blank or control character in the path of '%s' (separate URLs with commas)", t->url);
+            return false;
+        }
+    snprintf(t->host, sizeof t->host, "%.*s", (int)sizeof t->host - 1, host);
+    t->port = port;
+    snprintf(t->path, sizeof t->path, "%s", slash ? slash : "/");
     return true;
+}
+
+bool rl_opts_parse_urls(const char *list, struct rl_target *out, uint32_t max, uint32_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    const char *p = list;
+    for (uint32_t k = 1;; k++) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        if (a == b) {
+            if (!comma && k == 1) snprintf(err, errlen, "--url: empty");
+            else snprintf(err, errlen, "--url: entry %u of the list is empty", k);
+            return false;
+        }
+        if (*n >= max) {
+            snprintf(err, errlen, "--url: more than %u URLs", max);
+            return false;
+        }
+        if (!parse_url(a, (size_t)(b - a), &out[*n], err, errlen)) return false;
+        (*n)++;
+        if (!comma) return true;
+        p = comma + 1;
+    }
+}
+
+uint32_t rl_opts_target_of(const struct rl_opts *o, uint64_t gid)
+{
+    if (o->ntargets <= 1) return 0;
+    bool rooms = o->scenario == RL_SC_CHAT || o->scenario == RL_SC_CURSOR || o->scenario == RL_SC_OT;
+    if (rooms && o->room_size) {
+        uint64_t room = gid / o->room_size, member = gid % o->room_size;
+        return (uint32_t)((room + member) % o->ntargets);
+    }
+    return (uint32_t)(gid % o->ntargets);
 }
 
 uint64_t rl_opts_senders(const struct rl_opts *o)
@@ -354,7 +409,7 @@ static int finish(struct rl_opts *o, char *err, size_t errlen)
     if (!o->url[0]) {
         snprintf(o->url, sizeof o->url, "ws://127.0.0.1:8080%s", sc == RL_SC_ECHO ? "/echo" : "/ws");
     }
-    if (!parse_url(o, err, errlen)) return RL_OPTS_ERROR;
+    if (!rl_opts_parse_urls(o->url, o->targets, RL_MAX_TARGETS, &o->ntargets, err, errlen)) return RL_OPTS_ERROR;
     bool rooms_scn = sc == RL_SC_CHAT || sc == RL_SC_CURSOR || sc == RL_SC_OT || sc == RL_SC_CHURN;
     if (!o->conns) {
         static const uint32_t def_conns[RL_SC_COUNT] = { 10, 1000, 100, 100, 20, 10 };
