@@ -21,7 +21,7 @@ _Static_assert(RL_MAX_TARGETS <= RL_STATS_TARGETS, "rl_stats counts per target")
 #endif
 
 enum opt_type { T_U32, T_U64, T_DURATION, T_SIZE, T_STRING, T_RATE, T_DOUBLE, T_SCENARIO, T_ENGINE,
-                T_FLAG, T_PRESET, T_PAYLOAD };
+                T_FLAG, T_PRESET, T_PAYLOAD, T_PIDS };
 
 struct opt {
     const char *flag;
@@ -63,7 +63,7 @@ static const struct opt options[] = {
     { "spectrum", T_STRING, F(spectrum_path), 0, 0, "", "write the latency percentile spectrum (gnuplot-ready) to FILE" },
     { "acked-log", T_STRING, F(acked_log), 0, 0, "", "ot: append one JSON line per ack and per op received, as it is read (room, rev, author, op; acks also the base and the op as sent) to FILE (truncated at start); see docs/ringload.md" },
     { "slo", T_STRING, F(slo), 0, 0, "", "thresholds, e.g. 'p95<50ms,p99.9<200ms,loss<0.01%,errors=0'; exit 1 if one fails" },
-    { "server-pid", T_U32, F(server_pid), 1, 4194304, "", "sample this process's CPU and RSS during the run" },
+    { "server-pid", T_PIDS, F(server_pids), 1, 4194304, "", "sample this process's CPU and RSS during the run; a comma-separated list (up to 32: several instances, a Redis) is sampled as one, CPU and RSS summed, CPU also per process" },
     { "quiet", T_FLAG, F(quiet), 0, 0, "", "no per-second progress line" },
 };
 #undef F
@@ -101,6 +101,7 @@ void rl_opts_usage(FILE *out)
         case T_ENGINE: hint = " NAME"; break;
         case T_PRESET: hint = " NAME"; break;
         case T_PAYLOAD: hint = " KIND"; break;
+        case T_PIDS: hint = " PID[,PID...]"; break;
         case T_FLAG: break;
         }
         snprintf(left, sizeof left, "--%s%s", o->flag, hint);
@@ -243,6 +244,31 @@ static bool set_value(struct rl_opts *o, const struct opt *op, const char *val, 
     case T_FLAG:
         *(bool *)base = true;
         return true;
+    case T_PIDS: {
+        uint32_t n = 0;
+        for (const char *p = val;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char num[24];
+            uint64_t v = 0;
+            bool good = len > 0 && len < sizeof num;
+            if (good) {
+                memcpy(num, p, len);
+                num[len] = '\0';
+                good = parse_u64(num, &v) && v >= op->min && v <= op->max;
+            }
+            if (!good || n >= RL_MAX_SERVER_PIDS) {
+                snprintf(err, errlen, "--%s: expected up to %u comma-separated process ids from %llu to %llu, got '%s'",
+                         op->flag, RL_MAX_SERVER_PIDS, (unsigned long long)op->min, (unsigned long long)op->max, val);
+                return false;
+            }
+            o->server_pids[n++] = (int)v;
+            if (!comma) break;
+            p = comma + 1;
+        }
+        o->nserver_pids = n;
+        return true;
+    }
     case T_PRESET:
         return true;              /* applied in the first pass */
     }

@@ -20,6 +20,8 @@ enum rl_engine_kind { RL_ENGINE_URING, RL_ENGINE_EPOLL };
  * sharing rooms, e.g. through Redis); the same URL may appear more than once. */
 #define RL_MAX_TARGETS 16
 #define RL_URL_LIST_MAX 4096
+/* --server-pid takes one pid or a comma-separated list (the instances, a Redis...). */
+#define RL_MAX_SERVER_PIDS 32
 
 struct rl_target {
     char url[256];                 /* ws://HOST:PORT/PATH as given (trimmed) */
@@ -70,7 +72,8 @@ struct rl_opts {
     char spectrum_path[256];
     char acked_log[256];           /* ot: "" or the file that gets one line per ack */
     char slo[512];
-    int server_pid;                /* 0 = none */
+    int server_pids[RL_MAX_SERVER_PIDS];   /* sampled processes (CPU and RSS summed) */
+    uint32_t nserver_pids;         /* 0 = none */
 };
 
 enum rl_opts_result { RL_OPTS_OK = 0, RL_OPTS_EXIT = 1, RL_OPTS_ERROR = 2 };

@@ -293,6 +293,20 @@ int rl_report_json(const struct rl_report *rep, const char *path)
         bool g = true;
         jw_char(&w, '{');
         kv_u(&w, "pid", (uint64_t)srv->pid, &g);
+        key(&w, "pids", &g);
+        jw_char(&w, '[');
+        for (uint32_t i = 0; i < srv->npids; i++) {
+            if (i) jw_char(&w, ',');
+            jw_uint(&w, (uint64_t)srv->pids[i]);
+        }
+        jw_char(&w, ']');
+        key(&w, "cpu_s_by_pid", &g);
+        jw_char(&w, '[');
+        for (uint32_t i = 0; i < srv->npids; i++) {
+            if (i) jw_char(&w, ',');
+            num(&w, (double)srv->cpu_ns_by_pid[i] / 1e9);
+        }
+        jw_char(&w, ']');
         kv_d(&w, "cpu_s", (double)srv->cpu_ns_measured / 1e9, &g);
         kv_d(&w, "cpu_util", rep->server_cpu_util, &g);
         kv_d(&w, "cpu_us_per_sent", rep->server_cpu_us_per_sent, &g);
@@ -502,14 +516,23 @@ void rl_report_human(const struct rl_report *rep, FILE *out)
                 st->ot_mismatches ? " -- MISMATCH" : "");
     const struct rl_server_obs *srv = rep->srv;
     if (srv && srv->pid) {
+        char more[64] = "";
+        if (srv->npids > 1) snprintf(more, sizeof more, " and %u more (summed)", srv->npids - 1);
         if (!srv->ok)
-            fprintf(out, "  Server pid %d: could not be sampled\n", srv->pid);
+            fprintf(out, "  Server pid %d%s: could not be sampled\n", srv->pid, more);
         else
-            fprintf(out, "  Server pid %d: CPU %.1f%% of a core, %.2fus per sent / %.2fus per received message; "
+            fprintf(out, "  Server pid %d%s: CPU %.1f%% of a core, %.2fus per sent / %.2fus per received message; "
                     "RSS %.1f MiB before, %.1f MiB ready (%.0f B/conn), peak %.1f MiB, avg %.1f MiB\n",
-                    srv->pid, rep->server_cpu_util * 100, rep->server_cpu_us_per_sent, rep->server_cpu_us_per_received,
+                    srv->pid, more, rep->server_cpu_util * 100, rep->server_cpu_us_per_sent, rep->server_cpu_us_per_received,
                     srv->rss_kb_before / 1024.0, srv->rss_kb_ready / 1024.0, rep->server_rss_bytes_per_conn,
                     srv->rss_kb_peak / 1024.0, srv->rss_kb_avg / 1024.0);
+        if (srv->ok && srv->npids > 1) {
+            fprintf(out, "    CPU by process:");
+            for (uint32_t i = 0; i < srv->npids; i++)
+                fprintf(out, " %d %.1f%%", srv->pids[i],
+                        rep->measured_s > 0 ? (double)srv->cpu_ns_by_pid[i] / (rep->measured_s * 1e9) * 100 : 0.0);
+            fputc('\n', out);
+        }
     }
     fprintf(out, "  ringload: CPU %.1f%% of a core, %.2fus per message sent or received\n", rep->client_cpu_util * 100,
             rep->client_cpu_us_per_msg);

@@ -386,6 +386,36 @@ static void test_url_list_too_many(void **state)
     assert_string_equal(o.targets[0].url, "ws://127.0.0.1:8080/ws");
 }
 
+static void test_server_pid_list(void **state)
+{
+    (void)state;
+    struct rl_opts o;
+    char err[256] = "";
+    char one[] = "123", three[] = "1,22,333";
+    char *argv[] = { "ringload", "--server-pid", one, NULL };
+    if (rl_opts_parse(&o, 3, argv, err, sizeof err) != RL_OPTS_OK) fail_msg("one: %s", err);
+    assert_int_equal(o.nserver_pids, 1);
+    assert_int_equal(o.server_pids[0], 123);
+    argv[2] = three;
+    if (rl_opts_parse(&o, 3, argv, err, sizeof err) != RL_OPTS_OK) fail_msg("three: %s", err);
+    assert_int_equal(o.nserver_pids, 3);
+    assert_int_equal(o.server_pids[2], 333);
+    char *none[] = { "ringload", NULL };
+    if (rl_opts_parse(&o, 1, none, err, sizeof err) != RL_OPTS_OK) fail_msg("none: %s", err);
+    assert_int_equal(o.nserver_pids, 0);
+    char b1[] = "1,,2", b2[] = "0", b3[] = "1,x", b4[] = "", b5[] = "1,";
+    char *bad[] = { b1, b2, b3, b4, b5 };
+    for (size_t k = 0; k < NELEM(bad); k++) {
+        argv[2] = bad[k];
+        if (rl_opts_parse(&o, 3, argv, err, sizeof err) != RL_OPTS_ERROR) fail_msg("accepted '%s'", bad[k]);
+    }
+    char many[256];
+    size_t len = 0;
+    for (int k = 0; k <= RL_MAX_SERVER_PIDS; k++) len += (size_t)snprintf(many + len, sizeof many - len, "%s%d", k ? "," : "", k + 1);
+    argv[2] = many;
+    assert_int_equal(rl_opts_parse(&o, 3, argv, err, sizeof err), RL_OPTS_ERROR);
+}
+
 /* Every room's members are spread over the instances, and the instances get equal shares. */
 static void test_rooms_spread_over_instances(void **state)
 {
@@ -485,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_url_list_rejects_bad_entries),
         cmocka_unit_test(test_url_list_too_many),
         cmocka_unit_test(test_rooms_spread_over_instances),
+        cmocka_unit_test(test_server_pid_list),
         cmocka_unit_test(test_instance_counts_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
