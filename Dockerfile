@@ -17,13 +17,14 @@ ARG VERSION=unknown
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config liburing-dev \
-        libhttp-parser-dev libssl-dev libjsmn-dev libmongoc-dev libbson-dev \
+        libhttp-parser-dev libssl-dev libjsmn-dev libmongoc-dev libbson-dev libhiredis-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # Only the server (the default target would also build ringload, which the image does not
 # ship). The runtime package list is derived from what the
-# binary really links (ldd -> dpkg -S), so a new library in the Makefile needs no edit here.
+# binary really links (ldd -> dpkg -S), so a new library in the Makefile needs no edit here
+# (hiredis, for --redis: libhiredis.so.0.14 -> libhiredis0.14 once the Makefile links it).
 RUN make -j"$(nproc)" build/ringroom GIT_VERSION="${VERSION}" \
  && build/ringroom --version \
  && mkdir -p /out/web \

@@ -47,7 +47,7 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(VFLAGS) $(CFLAGS)
 MONGO_CFLAGS := $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
 
 BASE_LIBS := -lhttp_parser -lcrypto -lm
-SERVER_LIBS := -luring -lmongoc-1.0 -lbson-1.0 -lpthread $(BASE_LIBS)
+SERVER_LIBS := -luring -lmongoc-1.0 -lbson-1.0 -lhiredis -lpthread $(BASE_LIBS)
 LOADGEN_LIBS := -luring $(BASE_LIBS)
 TEST_LIBS := -Wl,--as-needed $(SERVER_LIBS) -lcmocka -ljansson
 

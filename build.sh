@@ -18,11 +18,14 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 # What the programs need to build and run (the Dockerfile's build stage installs the same).
 BUILD_PACKAGES=(build-essential pkg-config liburing-dev libhttp-parser-dev libssl-dev libjsmn-dev
-                libmongoc-dev libbson-dev)
+                libmongoc-dev libbson-dev libhiredis-dev)
 # What only the tests and the benchmarks need; node and npm are added when missing.
+# redis-server: tests start their own on a free loopback port; none uses the Debian service
+# (which the package may start: harmless, never contacted).
 TEST_PACKAGES=(clang libclang-rt-14-dev libcmocka-dev libjansson-dev python3 python3-websockets
                prometheus wrk gnuplot-nox kubectl podman uidmap chromium curl
-               python3-jsonschema python3-yaml python3-seccomp python3-pymongo runc)
+               python3-jsonschema python3-yaml python3-seccomp python3-pymongo runc
+               redis-server)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }

@@ -10,7 +10,9 @@ follows, because tests/deploy checks each query against a live ringroom under lo
   - the only template variable is `datasource` (type datasource, Prometheus); queries use
     Grafana's $__rate_interval and nothing else with a `$`;
   - a query over series that appear only after an event (a close code, an HTTP status) ends
-    with `or vector(0)`, so the panel shows 0 rather than "No data";
+    with `or vector(0)`, so the panel shows 0 rather than "No data"; per-instance queries use
+    `or on() vector(0)`, which adds the 0 only when there is no series at all (the Redis row:
+    its series exist only on instances with --redis);
   - the scrape job is called "ringroom" (docs/operations.md, "Metrics").
 """
 import json, os, sys
@@ -181,6 +183,33 @@ def overview():
     b.panel("timeseries", "Open fds", [(f"sum by (instance) (process_open_fds{J})", "{{instance}}")], unit="short",
             description="Regular fds only: connections on io_uring direct descriptors are not counted here.")
     b.panel("timeseries", "Uptime", [("max by (instance) (ringroom_uptime_seconds)", "{{instance}}")], unit="s")
+
+    # --redis (scale-out): without it these series may not exist, hence `or on() vector(0)`
+    none = " or on() vector(0)"
+    b.row("Redis (scale-out)")
+    b.panel("timeseries", "Redis link up per instance",
+            [("max by (instance) (ringroom_redis_up)" + none, "{{instance}}")], max=1,
+            thresholds=[(None, "red"), (1, "green")],
+            description="1 = the instance's Redis link is up. 0 = down: ops are refused with cluster-unavailable "
+                        "and chat reaches only that instance's members. A single unlabelled 0: no instance runs "
+                        "with --redis.")
+    b.panel("timeseries", "Redis round trip p50 / p99",
+            [(quantile(q, "ringroom_redis_roundtrip_seconds") + none, f"p{int(q * 100)}") for q in (0.5, 0.99)],
+            unit="s", description="Command sent to reply received, all instances. An op's commit includes at "
+                                  "least one; with appendfsync always, Redis's fsync is part of it.")
+    b.panel("timeseries", "Commit conflicts/s per instance",
+            [(rate("ringroom_redis_commit_conflicts_total", "instance") + none, "{{instance}}")], unit="reqps",
+            description="Op commits whose compare-and-set lost to another instance's op on the same document. "
+                        "A steady rate: one document edited hard from several instances.")
+    b.panel("timeseries", "Redis reconnects per instance",
+            [(f"sum by (instance) (increase(ringroom_redis_reconnects_total[{RI}]))" + none, "{{instance}}")],
+            unit="short", description="Links dropped (error or --redis-timeout without an answer) and opened again.")
+    b.panel("timeseries", "Catch-up ops/s per instance",
+            [(rate("ringroom_redis_catchup_ops_total", "instance") + none, "{{instance}}")], unit="reqps",
+            description="Ops fetched from Redis to catch up after a reconnect.")
+    b.panel("timeseries", "Rooms subscribed per instance",
+            [("sum by (instance) (ringroom_redis_rooms_subscribed)" + none, "{{instance}}")], unit="short",
+            description="Rooms the instance is subscribed to in Redis.")
     return b
 
 

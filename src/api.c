@@ -35,13 +35,19 @@ static void health(struct app *app, struct conn *c, const struct http_request *r
         ws += stat_get(&g->cores[i].stats.ws_conns);
     }
     bool draining = core_draining(app->co), degraded = store_degraded(s->store);
+    /* --redis: "up" when every core's links are; while "down" ops are refused and chat
+     * reaches this instance's members only */
+    uint64_t redis_up = 0;
+    for (uint32_t i = 0; i < g->ncores; i++) redis_up += stat_get(&g->cores[i].stats.redis_up);
+    const char *redis = !s->cfg->redis[0] ? "off" : redis_up == g->ncores ? "up" : "down";
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"connections\":%llu,"
-                     "\"websockets\":%llu,\"rooms\":%u,\"threads\":%u}\n",
+                     "\"websockets\":%llu,\"rooms\":%u,\"threads\":%u,\"redis\":\"%s\"%s}\n",
                      draining ? "draining" : degraded ? "degraded" : "ok", s->version,
                      (unsigned long long)((app->co->now_ms - s->start_ms) / 1000), (unsigned long long)conns,
-                     (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), g->ncores);
+                     (unsigned long long)ws, atomic_load_explicit(&s->rooms, memory_order_relaxed), g->ncores, redis,
+                     redis[0] == 'd' ? ",\"chat\":\"local\"" : "");
     conn_http_respond(app->cc, c, req, draining ? 503 : 200, "application/json", body, (size_t)n,
                       "Cache-Control: no-store\r\n");
 }

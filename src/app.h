@@ -25,6 +25,7 @@ struct store;
 struct store_core;
 struct rooms;
 struct proto_ctx;
+struct bus;
 
 /* What connections are, for the application (conn.kind). */
 enum app_kind { APP_KIND_HTTP = 0, APP_KIND_WS, APP_KIND_ECHO };
@@ -37,6 +38,7 @@ struct app_shared {
     _Atomic uint32_t rooms;       /* rooms in memory, for --max-rooms (touched on create/free only) */
     struct webfiles *web;
     struct store *store;
+    char instance[8];             /* --redis: this process's id (server.c) */
 };
 
 struct app {
@@ -50,6 +52,8 @@ struct app {
     jw out;                       /* scratch writer, handed down explicitly */
     jsmntok_t *toks;              /* JSON tokens of the message being handled */
     int max_toks;
+    struct bus *bus;              /* --redis: this core's side of the shared rooms; NULL: off */
+    char instance[8];             /* --redis: this process's id, in participant ids and op cids */
 };
 
 #endif

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_U32, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_LISTEN, OPT_LOGLEVEL, OPT_FSYNC, OPT_BOOL, OPT_STORE };
+enum opt_type { OPT_U32, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_LISTEN, OPT_LOGLEVEL, OPT_FSYNC, OPT_BOOL, OPT_STORE, OPT_REDIS };
 
 struct opt {
     const char *flag;      /* without the leading -- */
@@ -55,6 +55,9 @@ static const struct opt options[] = {
     { "ot-max-lag", OPT_U32, F(ot_max_lag), 0, 100000000, "10000", "an op based up to this many revisions back is still transformed, against the op log's history once it is older than --ot-window (at most --history-window); older: rev-too-old" },
     { "segment-bytes", OPT_SIZE, F(segment_bytes), 4096, 1ull << 40, "64MiB", "op log segment size before a new segment is started" },
     { "recover-truncate", OPT_BOOL, F(recover_truncate), 0, 0, "false", "at startup, cut a segment at a corrupt record (dropping what follows) instead of refusing to start" },
+    { "redis", OPT_REDIS, F(redis), 0, 0, "", "share rooms with other instances through Redis, redis://HOST:PORT[/DB] (empty: off; docs/operations.md, Scale-out)" },
+    { "redis-timeout", OPT_DURATION, F(redis_timeout_ms), 100, 600000, "5s", "with --redis: a command unanswered this long drops the link (it reconnects, resubscribes and catches up)" },
+    { "presence-ttl", OPT_DURATION, F(presence_ttl_ms), 300, 3600000, "10s", "with --redis: participants of an instance that stopped refreshing them (killed) leave the other instances' rooms within 4/3 of this" },
     { "log-level", OPT_LOGLEVEL, F(log_level), 0, 0, "info", "debug, info, warn or error" },
 };
 #undef F
@@ -129,6 +132,7 @@ static const char *type_hint(enum opt_type t)
     case OPT_FSYNC: return "MODE";
     case OPT_BOOL: return "[=BOOL]";
     case OPT_STORE: return "URI";
+    case OPT_REDIS: return "URI";
     }
     return "VALUE";
 }
@@ -174,6 +178,17 @@ static bool apply_opt(struct config *cfg, const struct opt *o, const char *val, 
         *(uint32_t *)base = v;
         return true;
     }
+    case OPT_REDIS:
+        if (*val && !config_parse_redis_uri(val, (char[256]){ 0 }, 256, &(int){ 0 }, &(int){ 0 })) {
+            snprintf(err, errlen, "%s: expected redis://HOST:PORT[/DB] or nothing, got '%s'", origin, val);
+            return false;
+        }
+        if (strlen(val) >= o->size) {
+            snprintf(err, errlen, "%s: longer than %zu bytes", origin, o->size - 1);
+            return false;
+        }
+        strcpy(base, val);
+        return true;
     case OPT_STORE:
         if (strcmp(val, "embedded") && strncmp(val, "mongodb://", 10) && strncmp(val, "mongodb+srv://", 14)) {
             snprintf(err, errlen, "%s: expected embedded or a mongodb:// URI, got '%s'", origin, val);
@@ -293,10 +308,46 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
         snprintf(origin, sizeof origin, "--%s", o->flag);
         if (!apply_opt(cfg, o, val, origin, err, errlen)) return CONFIG_ERROR;
     }
+    if (cfg->redis[0] && strcmp(cfg->store, "embedded") != 0) {
+        snprintf(err, errlen, "--redis with --store %s is not supported: with --redis each instance keeps the history in its own embedded op log",
+                 cfg->store);
+        return CONFIG_ERROR;
+    }
     if (cfg->ot_max_lag > cfg->history_window) {
         snprintf(err, errlen, "--ot-max-lag (%" PRIu32 ") must be at most --history-window (%" PRIu32 ")",
                  cfg->ot_max_lag, cfg->history_window);
         return CONFIG_ERROR;
     }
     return CONFIG_OK;
+}
+
+bool config_parse_redis_uri(const char *uri, char *host, size_t hostlen, int *port, int *db)
+{
+    static const char scheme[] = "redis://";
+    if (strncmp(uri, scheme, sizeof scheme - 1) != 0) return false;
+    const char *h = uri + sizeof scheme - 1, *end = h + strcspn(h, ":/");
+    size_t n = (size_t)(end - h);
+    if (n == 0 || n >= hostlen) return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = 6379;
+    *db = 0;
+    const char *p = end;
+    if (*p == ':') {
+        char *e;
+        long v = strtol(p + 1, &e, 10);
+        if (e == p + 1 || v < 1 || v > 65535) return false;
+        *port = (int)v;
+        p = e;
+    }
+    if (*p == '/' && p[1]) {
+        char *e;
+        long v = strtol(p + 1, &e, 10);
+        if (e == p + 1 || *e || v < 0 || v > 100000) return false;
+        *db = (int)v;
+        p = e;
+    } else if (*p == '/') {
+        p++;
+    }
+    return *p == '\0';
 }

@@ -54,6 +54,10 @@ struct config {
     uint32_t ot_max_lag;           /* revisions back an op may be based on (<= history_window) */
     uint64_t segment_bytes;        /* segment file size before rotation */
     bool recover_truncate;         /* drop everything after a corrupt record instead of refusing */
+    /* scale-out (src/cluster/, docs/operations.md) */
+    char redis[512];               /* "" = off, else redis://HOST:PORT[/DB] */
+    uint32_t redis_timeout_ms;     /* a command unanswered this long drops the link */
+    uint32_t presence_ttl_ms;      /* a dead instance's participants leave after at most 4/3 of it */
     /* logging */
     int log_level;                 /* enum log_level */
 };
@@ -73,5 +77,6 @@ void config_usage(FILE *out);
 bool config_parse_size(const char *s, uint64_t *out);        /* 64K, 1MiB, 123 */
 bool config_parse_duration_ms(const char *s, uint32_t *out);  /* 500ms, 30s, 2m (unit required) */
 bool config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+bool config_parse_redis_uri(const char *s, char *host, size_t hostlen, int *port, int *db);  /* redis://H[:P][/DB] */
 
 #endif

@@ -41,6 +41,7 @@ enum ud_kind {
     UD_HANDOVER_IN,      /* another core passed us a connection: payload is a pointer */
     UD_HANDOVER_SENT,    /* our MSG_RING passing a connection completed: payload is the conn */
     UD_STORE,            /* the op log's write, fdatasync, segment unlinks (src/store/store.h) */
+    UD_REDIS,            /* a poll of a Redis link's socket: link index and generation (cluster/link.h) */
     UD_KINDS
 };
 

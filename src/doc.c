@@ -80,6 +80,26 @@ static int ring_grow(doc *d)
 
 static int map_ot(int rc) { return rc == OT_ENOMEM ? DOC_ENOMEM : DOC_EBADOP; }
 
+int doc_rebase(doc *d, int64_t rev, ot_op *op)
+{
+    if (rev < 0 || (uint64_t)rev > d->rev) return DOC_EREV_FUTURE;
+    if ((uint64_t)rev < doc_oldest_rev(d)) return DOC_EREV_TOO_OLD;
+    ot_op *cur = op, *scratch[2] = { &d->s1, &d->s2 };
+    int which = 0, rc;
+    for (uint64_t r = (uint64_t)rev; r < d->rev; r++) {
+        ot_op *dst = scratch[which];
+        which ^= 1;
+        rc = ot_transform(cur, doc_history_op(d, r), dst, NULL);
+        if (rc) return map_ot(rc);
+        cur = dst;
+    }
+    rc = ot_apply(cur, &d->text, &d->tmp);
+    if (rc) return map_ot(rc);
+    if (d->tmp.bytes > d->max_bytes) return DOC_ETOOBIG;
+    if (cur != op) ot_op_swap(op, cur);
+    return DOC_OK;
+}
+
 int doc_receive(doc *d, int64_t rev, ot_op *op)
 {
     if (rev < 0 || (uint64_t)rev > d->rev) return DOC_EREV_FUTURE;

@@ -37,6 +37,11 @@ void doc_free(doc *d);
  *   DOC_ENOMEM */
 int doc_receive(doc *d, int64_t rev, ot_op *op);
 
+/* The first half of doc_receive, for a document whose next revision is decided elsewhere
+ * (--redis: the op is committed in Redis first, then applied by doc_receive at the new head):
+ * transforms op against the history ops rev .. doc_rev()-1 and checks that it applies to the
+ * current text and keeps it under max_bytes, without changing the doc. Same errors. */
+int doc_rebase(doc *d, int64_t rev, ot_op *op);
 uint64_t doc_rev(const doc *d);
 uint64_t doc_oldest_rev(const doc *d);         /* smallest rev doc_receive still accepts */
 const ot_text *doc_text(const doc *d);

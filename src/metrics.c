@@ -187,6 +187,16 @@ void metrics_write(const struct app_shared *s, jw *w, uint64_t now_ms)
         snprintf(labels, sizeof labels, "core=\"%u\"", i);
         sample(w, "ringroom_loop_iterations_total", labels, (double)stat_get(&s->group->cores[i].stats.loop_turns));
     }
+    if (s->cfg->redis[0]) {              /* --redis (src/cluster/) */
+        one(w, "ringroom_redis_up", "gauge", "1 while every core's links to Redis are up.",
+            SUM(redis_up) == s->group->ncores ? 1 : 0);
+        histogram(w, s, offsetof(struct core_stats, redis_rtt), "ringroom_redis_roundtrip_seconds",
+                  "Redis: time from a command being queued to its reply.");
+        one(w, "ringroom_redis_commit_conflicts_total", "counter", "Op commits refused because another instance committed that revision first (the op is rebased and sent again).", (double)SUM(redis_conflicts));
+        one(w, "ringroom_redis_reconnects_total", "counter", "Redis links re-established after a loss.", (double)SUM(redis_reconnects));
+        one(w, "ringroom_redis_rooms_subscribed", "gauge", "Rooms whose Redis channel is subscribed.", (double)SUM(redis_rooms));
+        one(w, "ringroom_redis_catchup_ops_total", "counter", "Ops read from rooms' Redis logs to fill a gap (after a reconnect or a conflict).", (double)SUM(redis_catchup_ops));
+    }
     one(w, "ringroom_draining", "gauge", "1 while the server drains after SIGTERM.", atomic_load_explicit(&s->group->draining, memory_order_relaxed) ? 1 : 0);
     one(w, "ringroom_uptime_seconds", "gauge", "Seconds since the server started.", (double)(now_ms - s->start_ms) / 1000.0);
     process_metrics(w);

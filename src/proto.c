@@ -11,6 +11,7 @@
 #include "handover.h"
 #include "ot.h"
 #include "room.h"
+#include "room_cluster.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -169,6 +170,8 @@ static const char *room_error_text(enum err_code e)
     case ERR_REV_FUTURE: return "revision not reached yet";
     case ERR_TOO_MANY_ELEMENTS: return "too many elements in the room (--max-room-elements)";
     case ERR_STORE_UNAVAILABLE: return "the op log cannot write (disk full?): op not applied, retry later";
+    case ERR_CLUSTER_UNAVAILABLE:
+        return "the instances' shared Redis cannot be reached: this op is not applied; re-join the room and send it again";
     case ERR_STORE_CONFLICT: return "another writer committed a revision of this room in the store; ops are refused until the server reloads it";
     default: return "internal error";
     }
@@ -265,7 +268,8 @@ static void on_op(struct app *app, jw *w, struct conn *c, struct session *s, con
             return proto_send_error(app, w, c, ERR_BAD_MESSAGE, "cid and cseq go together: cid a string of 1 to 64 bytes, cseq an integer >= 0", MSG_OP);
     }
     uint64_t new_rev;
-    enum err_code e = room_op(app, w, s, rev, op, cid, cid_len, (uint64_t)cseq, &new_rev);
+    enum err_code e = app->bus ? room_cluster_op(app, s, rev, op, cid, cid_len, (uint64_t)cseq)
+                               : room_op(app, w, s, rev, op, cid, cid_len, (uint64_t)cseq, &new_rev);
     if (e != ERR_NONE) return proto_send_error(app, w, c, e, room_error_text(e), MSG_OP);
     hist_observe(&app->co->stats.op_latency, clock_ns() - t0);
 }

@@ -8,6 +8,7 @@
 #include "room.h"
 
 #include "app.h"
+#include "cluster/bus.h"
 #include "log.h"
 #include "store/store.h"
 
@@ -15,27 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct room {
-    struct room *prev, *next;  /* the core's rooms in memory (found by name through the store) */
-    char name[ROOM_NAME_MAX + 1];
-    size_t name_len;
-    struct session **members;
-    uint32_t nmembers, cap;
-    doc *doc;                  /* borrowed from the stored room, which outlives this struct */
-    struct store_room *sr;     /* also keeps the room's canvas elements */
-};
-
-struct rooms {
-    struct room *live;         /* rooms in memory, for teardown */
-    uint64_t next_participant;
-    struct session *dead;      /* detached, to leave at turn end */
-    struct session *cursors;   /* with a pending cursor */
-};
-
 int rooms_init(struct app *app)
 {
     struct rooms *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;
+    ot_op_init(&r->scratch);
     app->rooms = r;
     return 0;
 }
@@ -43,6 +28,14 @@ int rooms_init(struct app *app)
 static void room_free(struct room *rm)
 {
     free(rm->members);
+    for (uint32_t i = 0; i < rm->nremote; i++) free(rm->remote[i].json);
+    free(rm->remote);
+    while (rm->ops) {
+        struct pending_op *p = rm->ops;
+        rm->ops = p->next;
+        ot_op_free(&p->op);
+        free(p);
+    }
     if (rm->sr) store_room_set_live(rm->sr, NULL);
     free(rm);
 }
@@ -69,6 +62,7 @@ void rooms_free(struct app *app)
         r->live = rm->next;
         room_free(rm);
     }
+    ot_op_free(&r->scratch);
     free(r);
     app->rooms = NULL;
 }
@@ -77,7 +71,7 @@ void rooms_free(struct app *app)
 
 /* A room in memory: every one has a stored room (its document and history) that points
  * back to it, so the store's table is the one index by name. */
-static struct room *room_find(struct app *app, const char *name, size_t len)
+struct room *room_lookup(struct app *app, const char *name, size_t len)
 {
     struct store_room *sr = store_room_get(app->store, name, len, false);
     return sr ? store_room_live(sr) : NULL;
@@ -138,10 +132,8 @@ static struct obuf *frame_of(struct app *app, const jw *w)
     return b;
 }
 
-/* Sends w's JSON to every live member except `except` and, if rev > 0, except members whose
- * `joined` already showed revision rev. */
-static void broadcast_rev(struct app *app, const jw *w, struct room *rm, const struct session *except, enum msg_type type,
-                              uint64_t rev)
+void room_broadcast(struct app *app, const jw *w, struct room *rm, const struct session *except, enum msg_type type,
+                    uint64_t rev)
 {
     if (rm->nmembers == 0 || (rm->nmembers == 1 && rm->members[0] == except)) return;
     uint64_t t0 = clock_ns();
@@ -153,7 +145,7 @@ static void broadcast_rev(struct app *app, const jw *w, struct room *rm, const s
     uint64_t n = 0;
     for (uint32_t i = 0; i < rm->nmembers; i++) {
         struct session *m = rm->members[i];
-        if (m == except || !m->conn || (rev && m->joined_rev >= rev)) continue;
+        if (m == except || !m->conn || m->awaiting_joined || (rev && m->joined_rev >= rev)) continue;
         if (conn_send_shared(app->cc, m->conn, f)) n++;
     }
     obuf_unref(&app->cc->pool, f);
@@ -165,10 +157,10 @@ static void broadcast_rev(struct app *app, const jw *w, struct room *rm, const s
 static void broadcast(struct app *app, const jw *w, struct room *rm, const struct session *except,
                       enum msg_type type)
 {
-    broadcast_rev(app, w, rm, except, type, 0);
+    room_broadcast(app, w, rm, except, type, 0);
 }
 
-static void send_to(struct app *app, const jw *w, struct session *s, enum msg_type type)
+void room_send(struct app *app, const jw *w, struct session *s, enum msg_type type)
 {
     if (!s->conn || w->oom) return;
     if (conn_send_frame(app->cc, s->conn, WS_OP_TEXT, w->buf, w->len)) stat_add(&app->co->stats.msgs_out[type], 1);
@@ -180,7 +172,12 @@ struct session *session_new(struct app *app)
 {
     struct session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    snprintf(s->id, sizeof s->id, "%x-%llx", (unsigned)app->co->id, (unsigned long long)++app->rooms->next_participant);
+    /* with --redis, ids are unique across instances too */
+    if (app->bus)
+        snprintf(s->id, sizeof s->id, "%s-%x-%llx", app->instance, (unsigned)app->co->id,
+                 (unsigned long long)++app->rooms->next_participant);
+    else
+        snprintf(s->id, sizeof s->id, "%x-%llx", (unsigned)app->co->id, (unsigned long long)++app->rooms->next_participant);
     s->tokens_milli = (uint64_t)app->cfg->rate_limit * 1000;
     s->tokens_ms = app->co->now_ms;
     return s;
@@ -257,6 +254,10 @@ static void write_state(jw *w, const doc *d, const struct room *rm)
         if (i) jw_char(w, ',');
         jw_raw(w, rm->members[i]->participant, rm->members[i]->participant_len);
     }
+    for (uint32_t i = 0; rm && i < rm->nremote; i++) {    /* --redis: on other instances */
+        if (i || rm->nmembers) jw_char(w, ',');
+        jw_raw(w, rm->remote[i].json, rm->remote[i].len);
+    }
     jw_char(w, ']');
 }
 
@@ -292,18 +293,18 @@ static void write_joined(jw *w, const struct room *rm, const struct session *s)
 enum err_code room_join(struct app *app, jw *w, struct session *s, const char *name, size_t len, const struct user_info *u)
 {
     if (!shard_name_valid(name, len)) return ERR_BAD_ROOM;
-    struct room *rm = room_find(app, name, len);
+    struct room *rm = room_lookup(app, name, len);
     bool ok;
     if (rm && s->room == rm) {           /* re-join (after rev-too-old, say): a fresh `joined` */
         write_participant(app, s, u, &ok);
         if (!ok) return ERR_INTERNAL;
-        write_joined(w, rm, s);
-        s->joined_rev = doc_rev(rm->doc);
-        send_to(app, w, s, MSG_JOINED);
+        if (!s->awaiting_joined) room_send_joined(app, w, rm, s);
         return ERR_NONE;
     }
     if (s->room) room_leave(app, w, s);      /* another room: rm is unaffected */
     if (rm && rm->nmembers >= app->cfg->max_room_members) return ERR_ROOM_FULL;
+    /* --redis: a room this core does not follow yet needs Redis to learn its state */
+    if (app->bus && !bus_up(app->bus) && (!rm || !rm->synced)) return ERR_CLUSTER_UNAVAILABLE;
     write_participant(app, s, u, &ok);
     if (!ok) return ERR_INTERNAL;
     if (!rm) {
@@ -323,12 +324,44 @@ enum err_code room_join(struct app *app, jw *w, struct session *s, const char *n
     s->room = rm;
     s->member_idx = rm->nmembers;
     rm->members[rm->nmembers++] = s;
-    write_joined(w, rm, s);
-    s->joined_rev = doc_rev(rm->doc);
-    send_to(app, w, s, MSG_JOINED);
+    if (app->bus) {
+        /* --redis: a new room subscribes to its channel and reads its state from Redis
+         * (room_cluster.c), then sends `joined` to the members waiting for it; while the link
+         * is down, the link's return subscribes every room again */
+        if (rm->nmembers == 1 && !rm->synced) bus_subscribe(app->bus, rm->name, rm->name_len);
+        if (!rm->synced) {
+            s->awaiting_joined = true;
+            return ERR_NONE;
+        }
+        room_send_joined(app, w, rm, s);
+        /* the others, here and on every instance, hear of it from Redis (BUS_JOIN); without
+         * Redis only this instance's members do, and the heartbeat announces it later */
+        if (bus_presence_join(app->bus, rm->name, rm->name_len, s->id, s->participant, s->participant_len,
+                              app->cfg->presence_ttl_ms))
+            return ERR_NONE;
+    } else {
+        room_send_joined(app, w, rm, s);
+    }
     write_presence(w, s, "joined");
     broadcast(app, w, rm, s, MSG_PRESENCE);
     return ERR_NONE;
+}
+
+void room_send_joined(struct app *app, jw *w, struct room *rm, struct session *s)
+{
+    s->awaiting_joined = false;
+    write_joined(w, rm, s);
+    s->joined_rev = doc_rev(rm->doc);
+    room_send(app, w, s, MSG_JOINED);
+}
+
+struct session *room_member(struct room *rm, const char *id, size_t len)
+{
+    for (uint32_t i = 0; i < rm->nmembers; i++) {
+        struct session *m = rm->members[i];
+        if (strlen(m->id) == len && memcmp(m->id, id, len) == 0) return m;
+    }
+    return NULL;
 }
 
 void room_leave(struct app *app, jw *w, struct session *s)
@@ -340,10 +373,18 @@ void room_leave(struct app *app, jw *w, struct session *s)
     rm->members[i] = rm->members[--rm->nmembers];
     rm->members[i]->member_idx = i;
     s->room = NULL;
+    /* --redis: every instance's members hear of it from Redis (BUS_LEAVE) */
+    bool told = app->bus && bus_presence_leave(app->bus, rm->name, rm->name_len, s->id, s->participant,
+                                                    s->participant_len);
     if (rm->nmembers == 0) {
+        if (rm->subscribed) {            /* --redis: the core stops following the room */
+            bus_unsubscribe(app->bus, rm->name, rm->name_len);
+            stat_sub(&app->co->stats.redis_rooms, 1);
+        }
         room_destroy(app, rm);           /* the document stays in its stored room (store.h) */
         return;
     }
+    if (told) return;
     write_presence(w, s, "left");
     broadcast(app, w, rm, s, MSG_PRESENCE);
 }
@@ -361,10 +402,25 @@ enum err_code room_chat(struct app *app, jw *w, struct session *s, const char *t
     jw_str(w, s->id, strlen(s->id));
     jw_lit(w, ",\"text\":");
     jw_str(w, text, len);
-    uint64_t ts = clock_unix_ms(), seq = store_room_next_chat_seq(rm->sr);
+    uint64_t ts = clock_unix_ms();
     jw_lit(w, ",\"ts\":");
     jw_uint(w, ts);
     jw_lit(w, ",\"seq\":");
+    size_t prefix = w->len;
+    if (app->bus && bus_up(app->bus) && rm->synced) {
+        /* --redis: Redis gives the seq and publishes the message; every instance (this one
+         * too) delivers it when it comes back on the room's channel, so all see one order */
+        if (has_id) {
+            jw_lit(w, ",\"id\":");
+            jw_str(w, id, id_len);
+        }
+        jw_char(w, '}');
+        if (w->oom) return ERR_INTERNAL;
+        if (bus_chat(app->bus, rm->name, rm->name_len, w->buf, prefix, w->buf + prefix, w->len - prefix, ts))
+            return ERR_NONE;
+        w->len = prefix;                 /* Redis unreachable: this instance's members only */
+    }
+    uint64_t seq = store_room_next_chat_seq(rm->sr);
     jw_uint(w, seq);
     if (has_id) {
         jw_lit(w, ",\"id\":");
@@ -384,6 +440,12 @@ enum err_code room_chat(struct app *app, jw *w, struct session *s, const char *t
 
 static void cursor_send(struct app *app, jw *w, struct session *s)
 {
+    struct room *rm = s->room;
+    if (app->bus && bus_up(app->bus) && rm->synced &&
+        bus_cursor(app->bus, rm->name, rm->name_len, s->id, s->cursor, s->cursor_len)) {
+        s->cursor_sent_ms = app->co->now_ms;     /* comes back as BUS_CURSOR to every instance */
+        return;
+    }
     jw_reset(w);
     jw_raw(w, s->cursor, s->cursor_len);
     broadcast(app, w, s->room, s, MSG_CURSOR);
@@ -415,6 +477,12 @@ enum err_code room_element(struct app *app, jw *w, struct session *s, const char
     struct room *rm = s->room;
     if (!rm) return ERR_NOT_JOINED;
     if (id_len == 0 || id_len > STORE_ELEMENT_ID_MAX || len > app->cfg->max_element_bytes) return ERR_TOO_LARGE;
+    /* --redis: the merge runs in Redis, and the winner comes back as BUS_ELEMENT to every
+     * instance (room_cluster.c keeps and broadcasts it) */
+    if (app->bus && bus_up(app->bus) && rm->synced &&
+        bus_element(app->bus, rm->name, rm->name_len, id, id_len, version, nonce, json, len, s->id,
+                    app->cfg->max_room_elements))
+        return ERR_NONE;
     /* last writer wins (higher version; on a tie the lower versionNonce), kept and logged by the
      * store like chat: the winner goes out at once, its record with the next batch */
     switch (store_element_put(app->store, rm->sr, id, id_len, version, nonce, json, len, app->cfg->max_room_elements)) {
@@ -466,13 +534,13 @@ static int transform_from_store(struct app *app, struct room *rm, int64_t *base_
     return rc;
 }
 
-static void send_ack(struct app *app, jw *w, struct session *s, uint64_t rev)
+void room_send_ack(struct app *app, jw *w, struct session *s, uint64_t rev)
 {
     jw_reset(w);
     jw_lit(w, "{\"type\":\"ack\",\"rev\":");
     jw_uint(w, rev);
     jw_char(w, '}');
-    send_to(app, w, s, MSG_ACK);
+    room_send(app, w, s, MSG_ACK);
 }
 
 enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_rev, ot_op *op, const char *cid,
@@ -488,7 +556,7 @@ enum err_code room_op(struct app *app, jw *w, struct session *s, int64_t base_re
         /* a resubmission of an op already applied (or of one before it): ack, apply nothing */
         *rev = last_rev;
         if (last_rev <= store_room_durable_rev(rm->sr)) {
-            send_ack(app, w, s, last_rev);
+            room_send_ack(app, w, s, last_rev);
             return ERR_NONE;
         }
         if (!c || store_wait_durable(app->store, rm->sr, last_rev, ref.idx, ref.gen)) return ERR_NONE;
@@ -541,11 +609,11 @@ void room_op_durable(struct app *app, jw *w, struct store_room *sr, uint64_t rev
                              "another writer committed this revision in the store first; this op is not applied: re-join the room",
                              MSG_OP);
             stat_add(&app->co->stats.errors[ERR_STORE_CONFLICT], 1);
-            send_to(app, w, sender, MSG_ERROR);
+            room_send(app, w, sender, MSG_ERROR);
         }
         return;
     }
-    if (sender) send_ack(app, w, sender, rev);
+    if (sender) room_send_ack(app, w, sender, rev);
     if (ack_only) return;
     jw_reset(w);
     jw_lit(w, "{\"type\":\"op\",\"rev\":");
@@ -555,7 +623,7 @@ void room_op_durable(struct app *app, jw *w, struct store_room *sr, uint64_t rev
     jw_lit(w, ",\"from\":");
     jw_str(w, o->from, o->from_len);
     jw_char(w, '}');
-    broadcast_rev(app, w, rm, sender, MSG_OP, rev);
+    room_broadcast(app, w, rm, sender, MSG_OP, rev);
 }
 
 /* ---- turn end ---- */

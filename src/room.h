@@ -53,6 +53,8 @@ struct session {
     struct session *dead_next;    /* the core's list of detached sessions */
     uint64_t joined_rev;          /* doc revision its last `joined` showed: later ops only */
     bool dead;
+    bool awaiting_joined;         /* --redis: member of a room still reading its state from Redis */
+    bool announced;               /* --redis: its presence `joined` came back from Redis */
 };
 
 /* The core's rooms in memory, sessions to reap and cursors to send (room.c). */
@@ -109,5 +111,79 @@ uint32_t rooms_end_of_turn(struct app *app, jw *w);
 /* GET /rooms/<name> on the owner: writes {"room","rev","doc","participants"} to w.
  * False if the room is neither in memory nor in the op log. */
 bool room_describe(struct app *app, jw *w, const char *name, size_t len);
+
+/* ---- for room_cluster.c only (--redis) ----
+ * room_cluster.c adds the Redis side to the rooms: it applies what other instances published,
+ * commits ops through Redis and keeps the participants of other instances. The dependency is
+ * one-way: room_cluster.c calls room.c, never the reverse; room.c talks to Redis only through
+ * the bus's publishing commands (cluster/bus.h). */
+
+/* A participant connected to another instance (--redis). */
+struct remote_participant {
+    char id[PARTICIPANT_ID_MAX];
+    char *json;
+    size_t len;
+};
+
+/* An op waiting for its commit in Redis (--redis), oldest first; only the first one is sent. */
+struct pending_op {
+    struct pending_op *next;
+    struct conn_ref sender;
+    uint64_t base_rev;             /* the revision op applies to (rebased as the doc moves) */
+    ot_op op;
+    char cid[ROOM_CID_MAX + 32];   /* the client's, or the core's own (every commit has one) */
+    size_t cid_len;
+    uint64_t cseq;
+    char from[PARTICIPANT_ID_MAX];
+    uint64_t token;                /* of the commit in flight; 0: none */
+    bool sent;                     /* a commit was sent once: it may be committed even if no reply came */
+    uint64_t committed_rev;        /* Redis said it committed it at this revision (it comes back on the channel) */
+    uint64_t dup_rev;              /* Redis said (cid, cseq) is committed already, at this revision */
+    uint64_t queued_ms;
+};
+
+struct room {
+    struct room *prev, *next;  /* the core's rooms in memory (found by name through the store) */
+    char name[ROOM_NAME_MAX + 1];
+    size_t name_len;
+    struct session **members;
+    uint32_t nmembers, cap;
+    doc *doc;                  /* borrowed from the stored room, which outlives this struct */
+    struct store_room *sr;     /* also keeps the room's canvas elements */
+    /* --redis (room_cluster.c) */
+    bool synced;               /* Redis's state was read once: `joined` can be sent */
+    bool caught_up;            /* subscribed and caught up since the link last came up */
+    bool subscribed;           /* its channel is subscribed on the current link */
+    bool stated;               /* its state was read on the current link */
+    bool fetching;             /* reading ops it missed from the room's log */
+    struct remote_participant *remote;
+    uint32_t nremote, remote_cap;
+    struct pending_op *ops, *ops_tail;
+    uint32_t nops;
+    uint64_t beat_ms;          /* last presence heartbeat */
+};
+
+struct rooms {
+    struct room *live;         /* rooms in memory, for teardown */
+    uint64_t next_participant;
+    struct session *dead;      /* detached, to leave at turn end */
+    struct session *cursors;   /* with a pending cursor */
+    uint64_t next_token;       /* commit tokens (--redis) */
+    uint64_t own_cseq;         /* cseq of the ops committed under the core's own cid */
+    ot_op scratch;             /* an op from Redis, parsed (--redis) */
+};
+
+/* The room named so, if it is in memory. */
+struct room *room_lookup(struct app *app, const char *name, size_t len);
+/* w's JSON to every live member except `except` and, if rev > 0, except members whose
+ * `joined` showed revision rev already. */
+void room_broadcast(struct app *app, const jw *w, struct room *rm, const struct session *except, enum msg_type type,
+                    uint64_t rev);
+void room_send(struct app *app, const jw *w, struct session *s, enum msg_type type);
+/* `joined` to s (it must be a member), with every participant, local and remote. */
+void room_send_joined(struct app *app, jw *w, struct room *rm, struct session *s);
+/* The member whose participant id is id, or NULL. */
+struct session *room_member(struct room *rm, const char *id, size_t len);
+void room_send_ack(struct app *app, jw *w, struct session *s, uint64_t rev);
 
 #endif

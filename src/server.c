@@ -2,8 +2,10 @@
 #include "server.h"
 
 #include "app_entry.h"
+#include "cluster/bus.h"
 #include "handover.h"
 #include "log.h"
+#include "room_cluster.h"
 #include "store/store.h"
 #include "webfiles.h"
 
@@ -71,6 +73,7 @@ struct server_worker {
     struct core *co;
     struct conn_core cc;
     struct app app;
+    struct bus bus;                /* --redis */
 };
 
 enum server_result server_init(struct server *s, const struct config *cfg, const char *version)
@@ -157,6 +160,18 @@ enum server_result server_init(struct server *s, const struct config *cfg, const
     s->app.web = s->web;
     s->app.store = s->store;
     s->app.start_ms = clock_ms();
+    if (s->cfg.redis[0]) {
+        /* an id for this process in participant ids and op cids: random, so a restarted
+         * instance never reuses the ids of its previous life */
+        uint8_t rnd[3];
+        if (getentropy(rnd, sizeof rnd)) {
+            uint64_t t = clock_ns() ^ (uint64_t)getpid() << 20;
+            memcpy(rnd, &t, sizeof rnd);
+        }
+        snprintf(s->app.instance, sizeof s->app.instance, "%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+        log_info("scale-out: rooms shared through %s as instance %s (presence ttl %u ms)", s->cfg.redis,
+                 s->app.instance, s->cfg.presence_ttl_ms);
+    }
     return SERVER_OK;
 }
 
@@ -164,6 +179,24 @@ enum server_result server_init(struct server *s, const struct config *cfg, const
 static uint32_t store_turn(void *sc) { return store_flush(sc); }
 static void store_tick_hook(void *sc) { store_tick(sc); }
 static void store_cqe(void *sc, struct io_uring_cqe *cqe) { store_on_cqe(sc, cqe); }
+static void cluster_tick(void *app) { room_cluster_tick(app); }
+
+/* --redis: the core's bus, after the application (whose turn hook queues commands on it). */
+static int cluster_init(struct server_worker *wk)
+{
+    struct server *s = wk->srv;
+    struct bus_handler h = room_cluster_handler(&wk->app);
+    int r = bus_init(&wk->bus, wk->co, s->cfg.redis, s->cfg.redis_timeout_ms, &h);
+    if (r) {
+        log_error("core %d: cannot set up the Redis link to %s: %s", wk->co->id, s->cfg.redis, strerror(-r));
+        return r;
+    }
+    memcpy(wk->app.instance, s->app.instance, sizeof wk->app.instance);
+    wk->app.bus = &wk->bus;
+    bus_hooks(&wk->bus);
+    core_on_tick(wk->co, cluster_tick, &wk->app);
+    return 0;
+}
 
 /* A worker thread: its core, transport, application and store writer, wired bottom-up; the
  * loop until the drain is over; then teardown top-down. */
@@ -181,6 +214,7 @@ static void *worker_main(void *arg)
         r = app_init(&wk->app, &wk->cc, &s->app, sc);     /* the rooms' turn hook comes first */
         if (r) log_error("out of memory setting up core %d", co->id);
     }
+    if (!r && s->cfg.redis[0]) r = cluster_init(wk);
     if (!r) {
         conn_core_hooks(&wk->cc);
         core_on_turn(co, store_turn, sc);
@@ -197,6 +231,7 @@ static void *worker_main(void *arg)
         store_core_finish(sc);
     }
     conn_core_free(&wk->cc);
+    if (s->cfg.redis[0]) bus_free(&wk->bus);     /* its last callbacks still find the rooms */
     app_free(&wk->app);
     core_free(co);
     atomic_fetch_add(&s->group.cores_done, 1);

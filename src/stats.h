@@ -75,6 +75,13 @@ struct core_stats {
     struct hist store_write;  /* op log: write submitted → completed */
     struct hist store_fsync;  /* op log: write completed → its fdatasync completed */
     stat_t store_errors;      /* op log writes or fdatasyncs that failed */
+    /* --redis (cluster/): links, commits, catch-up */
+    struct hist redis_rtt;    /* a command sent → its reply */
+    stat_t redis_up;          /* gauge: both links of the core are up (0/1) */
+    stat_t redis_reconnects;
+    stat_t redis_conflicts;   /* op commits refused because another instance committed that revision */
+    stat_t redis_rooms;       /* gauge: rooms whose channel the core is subscribed to */
+    stat_t redis_catchup_ops; /* ops read from the room logs to fill a gap */
 };
 
 #endif

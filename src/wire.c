@@ -17,6 +17,7 @@ const char *const err_code_names[ERR_COUNT] = {
     [ERR_TOO_MANY_ELEMENTS] = "too-many-elements", [ERR_RATE_LIMITED] = "rate-limited",
     [ERR_DRAINING] = "draining", [ERR_INTERNAL] = "internal", [ERR_STORE_UNAVAILABLE] = "store-unavailable",
     [ERR_STORE_CONFLICT] = "store-conflict",
+    [ERR_CLUSTER_UNAVAILABLE] = "cluster-unavailable",
 };
 
 void wire_write_error(jw *w, enum err_code code, const char *message, enum msg_type ref)

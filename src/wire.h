@@ -36,6 +36,7 @@ enum err_code {
     ERR_INTERNAL,        /* out of memory and the like */
     ERR_STORE_UNAVAILABLE, /* the op log cannot write (disk full...): op refused, retry later */
     ERR_STORE_CONFLICT,  /* MongoDB holds another writer's op at this revision: the room is fenced */
+    ERR_CLUSTER_UNAVAILABLE, /* --redis: Redis cannot be reached: the op is not applied (re-join, re-send) */
     ERR_COUNT
 };
 

@@ -165,6 +165,10 @@ uint64_t store_room_durable_rev(const struct store_room *sr) { return sr->durabl
 uint64_t store_room_fenced(const struct store_room *sr) { return sr->fence_rev; }
 uint64_t store_room_chat_seq(const struct store_room *sr) { return sr->chat_seq; }
 uint64_t store_room_next_chat_seq(struct store_room *sr) { return ++sr->chat_seq; }
+void store_room_note_chat_seq(struct store_room *sr, uint64_t seq)
+{
+    if (seq > sr->chat_seq) sr->chat_seq = seq;
+}
 uint32_t store_room_chat_count(const struct store_room *sr) { return sr->chat_count; }
 
 const char *store_room_chat(const struct store_room *sr, uint32_t i, size_t *len)

@@ -125,6 +125,8 @@ uint64_t store_room_durable_rev(const struct store_room *sr);
 uint64_t store_room_fenced(const struct store_room *sr);
 uint64_t store_room_chat_seq(const struct store_room *sr);
 uint64_t store_room_next_chat_seq(struct store_room *sr);
+/* --redis: chat seq comes from Redis; the room's own counter follows it (max). */
+void store_room_note_chat_seq(struct store_room *sr, uint64_t seq);
 
 /* The op that created revision rev, if still in memory. */
 const struct store_op *store_room_op(const struct store_room *sr, uint64_t rev);

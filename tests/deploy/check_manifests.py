@@ -3,7 +3,8 @@
 between objects and with the ringroom binary.
 
   check_manifests.py --bin build/ringroom --adapter k8s/monitoring/prometheus-adapter-rules.yaml \
-      --seccomp seccomp.yaml  base.yaml production.yaml
+      --seccomp seccomp.yaml --base base.yaml --production production.yaml \
+      base.yaml scale-out.yaml production.yaml
 
 Each YAML file is one `kubectl kustomize` output. Prints one line per finding and exits 1 if
 there was any. What it checks, per render:
@@ -15,14 +16,28 @@ there was any. What it checks, per render:
     (Pod Security "restricted" where the namespace enforces it); the Localhost profile path is
     the one the installer DaemonSet writes;
   - Service/Ingress/HPA/PDB/NetworkPolicy/StatefulSet references resolve (names, ports, labels);
-  - HPA: autoscaling/v2 on CPU and on the Pods metric the prometheus-adapter rule exposes;
-  - Prometheus scrape annotations name the container's port.
+  - HPA (where there is one): autoscaling/v2 on CPU and on the Pods metric the prometheus-adapter
+    rule exposes;
+  - Prometheus scrape annotations name the container's port;
+  - rooms are never split between pods: the base (--base) has 1 replica and no HPA; any render
+    with more than 1 replica or an HPA sets RINGROOM_REDIS to redis://HOST:PORT[/DB] whose HOST
+    is a Service of the same render selecting a 1-replica Redis StatefulSet with AOF on
+    (appendfsync always or everysec) on a PVC, a NetworkPolicy admitting only ringroom pods on
+    the port, and ringroom's egress to it; a Redis without RINGROOM_REDIS, or RINGROOM_REDIS with
+    the MongoDB store (refused at start), is a finding; each replica's data dir is on a per-pod
+    volume (emptyDir or a StatefulSet volumeClaimTemplate, never one shared claim).
 """
 import argparse, json, os, re, subprocess, sys
 
 import yaml
 
 findings = []
+
+# Options of the Redis scale-out contract (issue 13). Until build/ringroom lists them in --help,
+# they are accepted by name (and not passed to the binary); once it does, they are checked like
+# every other option.
+PENDING_OPTIONS = {"RINGROOM_REDIS", "RINGROOM_PRESENCE_TTL", "RINGROOM_REDIS_TIMEOUT"}
+pending_used = set()
 
 
 def bad(where, msg):
@@ -64,8 +79,6 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
     plabels = dep["spec"]["template"]["metadata"].get("labels", {})
     if not selects(spec["selector"]["matchLabels"], plabels):
         bad(where, "Deployment selector does not match its pod labels")
-    if spec.get("replicas") != 3:
-        bad(where, f"Deployment replicas {spec.get('replicas')} != 3")
     c = next((x for x in pod["containers"] if x["name"] == "ringroom"), None)
     if c is None:
         bad(where, "no container ringroom")
@@ -96,7 +109,10 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
                 env["RINGROOM_THREADS"] = lim
     for k in env:
         if k.startswith("RINGROOM_") and k not in env_names:
-            bad(where, f"{k} is not an option of this ringroom (see build/ringroom --help)")
+            if k in PENDING_OPTIONS:
+                pending_used.add(k)
+            else:
+                bad(where, f"{k} is not an option of this ringroom (see build/ringroom --help)")
     known = {k: v for k, v in env.items() if k in env_names}
     r = subprocess.run([args.bin, "--version"], env={"PATH": "/usr/bin:/bin", **known},
                        capture_output=True, text=True, timeout=10)
@@ -186,11 +202,11 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
                         and b["port"].get("number") not in [x["port"] for x in svc_ports.values()]:
                     bad(where, f"Ingress backend {b} does not match Service ringroom")
 
-    # --- HPA
+    # --- HPA (the base has none: scale_out checks that)
     hpa = by.get("HorizontalPodAutoscaler", {}).get("ringroom")
-    if not hpa or hpa["apiVersion"] != "autoscaling/v2":
-        bad(where, "no autoscaling/v2 HPA ringroom")
-    else:
+    if hpa and hpa["apiVersion"] != "autoscaling/v2":
+        bad(where, "HPA ringroom is not autoscaling/v2")
+    elif hpa:
         t = hpa["spec"]["scaleTargetRef"]
         if (t["kind"], t["name"]) != ("Deployment", "ringroom"):
             bad(where, f"HPA targets {t}")
@@ -210,12 +226,11 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
     if not pdb or not selects(pdb["spec"]["selector"]["matchLabels"], plabels):
         bad(where, "PodDisruptionBudget ringroom missing or not selecting the pods")
 
+    # --- replicas, HPA and Redis: rooms are never split between pods
+    redis = scale_out(where, by, env, spec, pod, plabels, is_base=path == args.base)
+
     # --- StatefulSets + their headless Services, NetworkPolicy ports
-    # No Redis until ringroom has a Redis link: a backing service nothing talks to is not deployed.
-    for kind in ("StatefulSet", "Service", "NetworkPolicy"):
-        if "redis" in by.get(kind, {}):
-            bad(where, f"{kind} redis deployed, but ringroom does not talk to Redis")
-    for name, port in (("mongodb", 27017),):
+    for name, port in (("mongodb", 27017),) + ((redis,) if redis else ()):
         ss = by.get("StatefulSet", {}).get(name)
         if not ss:
             bad(where, f"no StatefulSet {name}")
@@ -243,12 +258,134 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
     return dep
 
 
+def is_redis(ctr):
+    return ctr.get("image", "").split("/")[-1].startswith("redis") or "redis-server" in ctr.get("command", [])[:1]
+
+
+def redis_args(ctr):
+    """redis-server's configuration from its command line: {option: [values]}."""
+    argv, conf, key = ctr.get("command", [])[1:] + ctr.get("args", []), {}, None
+    for a in argv:
+        if a.startswith("--"):
+            key = a[2:]
+            conf[key] = []
+        elif key:
+            conf[key].append(a)
+    return conf
+
+
+def scale_out(where, by, env, spec, pod, plabels, is_base):
+    """Several ringroom replicas only with the Redis link to a Redis of the same render.
+    Returns (Redis StatefulSet name, port) when RINGROOM_REDIS points at one, for the generic
+    StatefulSet checks."""
+    replicas = spec.get("replicas", 1)
+    hpas = [h for h in by.get("HorizontalPodAutoscaler", {}).values()
+            if h["spec"]["scaleTargetRef"].get("name") == "ringroom"]
+    several = replicas > 1 or bool(hpas)
+    if is_base:
+        if replicas != 1:
+            bad(where, f"base Deployment ringroom has {replicas} replicas: the base must run 1 "
+                       "(without Redis, replicas split rooms)")
+        if hpas:
+            bad(where, "base has an HPA for ringroom: the base must not scale (without Redis, replicas split rooms)")
+
+    # several servers: one data directory each
+    if several:
+        mounts = {vm["name"]: vm["mountPath"] for x in pod["containers"] if x["name"] == "ringroom"
+                  for vm in x.get("volumeMounts", [])}
+        dd = env.get("RINGROOM_DATA_DIR", "")
+        vol = next((n for n, mp in sorted(mounts.items(), key=lambda i: -len(i[1]))
+                    if dd == mp.rstrip("/") or dd.startswith(mp.rstrip("/") + "/")), None)
+        v = next((x for x in pod.get("volumes", []) if x["name"] == vol), None)
+        if vol and not (v and "emptyDir" in v):
+            bad(where, f"RINGROOM_DATA_DIR is on volume {vol} ({v}) shared by {replicas} replicas: one server per "
+                       "directory (emptyDir, or a StatefulSet volumeClaimTemplate)")
+
+    workloads = [(kind, name, w) for kind in ("StatefulSet", "Deployment") for name, w in by.get(kind, {}).items()
+                 if any(is_redis(x) for x in w["spec"]["template"]["spec"]["containers"])]
+    url = env.get("RINGROOM_REDIS", "")
+    if not url:
+        if several:
+            bad(where, f"ringroom runs {replicas} replica(s){' with an HPA' if hpas else ''} but RINGROOM_REDIS "
+                       "is not set: each pod would have its own rooms (run 1 replica, or use the Redis link)")
+        for kind, name, _ in workloads:
+            bad(where, f"{kind} {name} runs Redis but RINGROOM_REDIS is not set: nothing would use it")
+        return None
+    if env.get("RINGROOM_STORE", "embedded").startswith("mongodb"):
+        bad(where, "RINGROOM_REDIS together with RINGROOM_STORE=mongodb://...: ringroom refuses this at start")
+    m = re.fullmatch(r"redis://([A-Za-z0-9.-]+):(\d+)(/\d+)?", url)
+    if not m:
+        bad(where, f"RINGROOM_REDIS {url!r} is not redis://HOST:PORT[/DB]")
+        return None
+    host, port = m.group(1).split(".")[0], int(m.group(2))
+    svc = by.get("Service", {}).get(host)
+    if not svc or port not in [p["port"] for p in svc["spec"]["ports"]]:
+        bad(where, f"RINGROOM_REDIS {url}: no Service {host} with port {port} in the render")
+        return None
+    target = [(k, n, w) for k, n, w in workloads
+              if selects(svc["spec"].get("selector"), w["spec"]["template"]["metadata"].get("labels", {}))]
+    if len(target) != 1:
+        bad(where, f"RINGROOM_REDIS {url}: Service {host} selects {len(target)} Redis workloads, not 1")
+        return None
+    kind, name, w = target[0]
+    for k, n, _ in workloads:
+        if n != name:
+            bad(where, f"{k} {n} runs Redis but RINGROOM_REDIS points elsewhere ({url})")
+    if kind != "StatefulSet" or not w["spec"].get("volumeClaimTemplates"):
+        bad(where, f"Redis {kind} {name} has no PVC (a StatefulSet with volumeClaimTemplates): its AOF would "
+                   "not survive the pod")
+    if w["spec"].get("replicas", 1) != 1:
+        bad(where, f"Redis {kind} {name} has {w['spec'].get('replicas')} replicas: they would be independent servers")
+    rpod = w["spec"]["template"]["spec"]
+    ctr = next(x for x in rpod["containers"] if is_redis(x))
+    conf = redis_args(ctr)
+    if conf.get("appendonly") != ["yes"]:
+        bad(where, f"Redis {name}: AOF is not on (--appendonly yes): acked ops would not survive a Redis restart")
+    if conf.get("appendfsync", ["everysec"]) not in (["always"], ["everysec"]):
+        bad(where, f"Redis {name}: --appendfsync {conf.get('appendfsync')} (always or everysec)")
+    if conf.get("maxmemory-policy", ["noeviction"]) != ["noeviction"]:
+        bad(where, f"Redis {name}: --maxmemory-policy {conf.get('maxmemory-policy')} would evict room state")
+    rdir = (conf.get("dir") or ["/data"])[0].rstrip("/")
+    claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+    if not any(vm["name"] in claims and (rdir == vm["mountPath"].rstrip("/") or rdir.startswith(vm["mountPath"].rstrip("/") + "/"))
+               for vm in ctr.get("volumeMounts", [])):
+        bad(where, f"Redis {name}: --dir {rdir} is not on its PVC")
+    for probe in ("readinessProbe", "livenessProbe"):
+        if "redis-cli" not in " ".join(ctr.get(probe, {}).get("exec", {}).get("command", [])):
+            bad(where, f"Redis {name}: {probe} is not a redis-cli ping")
+    rlabels = w["spec"]["template"]["metadata"]["labels"]
+    pols = [np for np in by.get("NetworkPolicy", {}).values()
+            if selects(np["spec"]["podSelector"].get("matchLabels"), rlabels)]
+    if not pols:
+        bad(where, f"no NetworkPolicy protecting Redis {name}")
+    for np in pols:
+        for rule in np["spec"].get("ingress", []):
+            peers = rule.get("from", [])
+            if not peers or any(set(p) != {"podSelector"} or not selects(p["podSelector"].get("matchLabels"), plabels)
+                                for p in peers):
+                bad(where, f"NetworkPolicy {np['metadata']['name']} admits more than the ringroom pods to Redis: {peers}")
+            if [p.get("port") for p in rule.get("ports", [])] not in ([port], [ctr_port(ctr, port)]):
+                bad(where, f"NetworkPolicy {np['metadata']['name']} admits ports {rule.get('ports')} to Redis, not only {port}")
+    np = by.get("NetworkPolicy", {}).get("ringroom", {})
+    if not any(port in [p.get("port") for p in r.get("ports", [])]
+               and any(selects(t.get("podSelector", {}).get("matchLabels"), rlabels) for t in r.get("to", []))
+               for r in np.get("spec", {}).get("egress", [])):
+        bad(where, f"NetworkPolicy ringroom does not allow egress to Redis {name}:{port}")
+
+    return (name, port)
+
+
+def ctr_port(ctr, port):
+    return next((p.get("name") for p in ctr.get("ports", []) if p["containerPort"] == port), port)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--adapter", required=True)
     ap.add_argument("--seccomp", required=True, help="kubectl kustomize k8s/seccomp output")
     ap.add_argument("--production", help="the production render (stricter: pinned image)")
+    ap.add_argument("--base", help="the base render (1 replica, no HPA)")
     ap.add_argument("renders", nargs="+")
     args = ap.parse_args()
 
@@ -285,6 +422,11 @@ def main():
             if img.endswith(":latest") or ":" not in img.rsplit("/", 1)[-1]:
                 bad(os.path.basename(r), f"production image {img} is not pinned to a tag")
 
+    if args.base and args.base not in args.renders:
+        bad(args.base, "--base is not one of the renders")
+    for k in sorted(pending_used):
+        print(f"note: {k} is not in {args.bin} --help yet (Redis scale-out, issue 13): accepted by name, "
+              "its value not checked by the binary")
     for f in findings:
         print(f)
     print(f"check_manifests: {len(args.renders)} renders, {len(findings)} findings")

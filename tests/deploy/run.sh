@@ -6,11 +6,13 @@
 #
 # Steps (docs/operations.md, "What is verified"):
 #   tools       kubectl, promtool, prometheus and the Python modules are there
-#   k8s-schema  kubectl kustomize k8s/base, k8s/overlays/production, k8s/seccomp, k8s/monitoring
+#   k8s-schema  kubectl kustomize k8s/base, k8s/overlays/scale-out, k8s/overlays/production,
+#               k8s/seccomp, k8s/monitoring
 #               -> ../shared/tools/k8s_schema.py check (0 errors; DaemonSet checked as a Deployment)
 #               plus a negative control: a manifest with an unknown field must be rejected
 #   k8s-policy  tests/deploy/check_manifests.py: cross-object contracts, probes vs drain, security,
-#               ConfigMap values accepted by build/ringroom itself
+#               ConfigMap values accepted by build/ringroom itself; base 1 replica, no HPA;
+#               replicas > 1 or an HPA only with RINGROOM_REDIS and a Redis (AOF) in the render
 #   alerts      promtool check rules + promtool test rules
 #   prom-config promtool check config on k8s/monitoring/prometheus.yml (k8s SD swapped for static:
 #               Debian's Prometheus is built without Kubernetes discovery)
@@ -85,13 +87,13 @@ schema() {
 
 k8s_schema() {
     local ok=0 k
-    for k in base overlays/production seccomp monitoring; do
+    for k in base overlays/scale-out overlays/production seccomp monitoring; do
         local name=${k##*/}
         t kubectl kustomize "k8s/$k" >"$T/$name.yaml" || { echo "kubectl kustomize k8s/$k failed"; ok=1; continue; }
     done
     [[ $ok -eq 0 ]] || return 1
     t $PY tests/deploy/daemonset_as_deployment.py "$T/seccomp.yaml" "$T/seccomp-checkable.yaml" || return 1
-    for f in base production seccomp-checkable monitoring; do
+    for f in base scale-out production seccomp-checkable monitoring; do
         schema "$T/$f.yaml" || ok=1
     done
     # negative control: the checker must reject an unknown field and a removed API
@@ -124,7 +126,8 @@ EOF
 
 k8s_policy() {
     t $PY tests/deploy/check_manifests.py --bin "$BIN" --adapter k8s/monitoring/prometheus-adapter-rules.yaml \
-        --seccomp "$T/seccomp.yaml" --production "$T/production.yaml" "$T/base.yaml" "$T/production.yaml"
+        --seccomp "$T/seccomp.yaml" --base "$T/base.yaml" --production "$T/production.yaml" \
+        "$T/base.yaml" "$T/scale-out.yaml" "$T/production.yaml"
 }
 
 alerts() {

@@ -1,0 +1,504 @@
+/* room_cluster.c: the core's rooms shared through Redis (see room_cluster.h).
+ *
+ * A room's life on a core with --redis: the first member subscribes it (room.c); once the
+ * channel is confirmed (on_subscribed) its state is read (bus_state: head revision, every
+ * instance's participants, elements), the ops it lacks are read from the room's log
+ * (bus_fetch) and applied, and then it is caught up: `joined` goes to the members that waited
+ * and ops are committed. From then on the channel brings every change in order. When the link
+ * drops, every room starts that sequence again once it is back (gaps are read from the log),
+ * so nothing published meanwhile is missed.
+ */
+#include "room_cluster.h"
+
+#include "app.h"
+#include "cluster/bus.h"
+#include "log.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FETCH_BATCH 512          /* ops per read of a room's log */
+#define MAX_PENDING_OPS 4096     /* ops waiting for their commit, per room */
+
+static const struct conn_ref no_sender = { UINT32_MAX, 0 };
+
+/* ---- pending ops ---- */
+
+static void pop_op(struct room *rm)
+{
+    struct pending_op *p = rm->ops;
+    rm->ops = p->next;
+    if (!rm->ops) rm->ops_tail = NULL;
+    rm->nops--;
+    ot_op_free(&p->op);
+    free(p);
+}
+
+static void op_error(struct app *app, struct conn_ref sender, enum err_code e, const char *msg)
+{
+    struct conn *c = conn_deref(app->cc, sender);
+    if (!c) return;
+    wire_write_error(&app->out, e, msg, MSG_OP);
+    if (app->out.oom) return;
+    stat_add(&app->co->stats.errors[e], 1);
+    conn_send_frame(app->cc, c, WS_OP_TEXT, app->out.buf, app->out.len);
+}
+
+static enum err_code doc_error(int rc)
+{
+    switch (rc) {
+    case DOC_EBADOP: return ERR_BAD_OP;
+    case DOC_EREV_FUTURE: return ERR_REV_FUTURE;
+    case DOC_EREV_TOO_OLD: return ERR_REV_TOO_OLD;
+    case DOC_ETOOBIG: return ERR_TOO_LARGE;
+    default: return ERR_INTERNAL;
+    }
+}
+
+static void fetch(struct app *app, struct room *rm)
+{
+    if (!rm->fetching && bus_fetch(app->bus, rm->name, rm->name_len, doc_rev(rm->doc) + 1, FETCH_BATCH))
+        rm->fetching = true;
+}
+
+/* The ack of an op committed before (a resubmission): once this instance has it durably. */
+static void ack_committed(struct app *app, struct room *rm, struct conn_ref sender, uint64_t rev)
+{
+    struct conn *c = conn_deref(app->cc, sender);
+    struct session *s = c ? conn_user(c) : NULL;
+    if (!s || s->room != rm) return;
+    if (rev <= store_room_durable_rev(rm->sr)) room_send_ack(app, &app->out, s, rev);
+    else if (!store_wait_durable(app->store, rm->sr, rev, sender.idx, sender.gen))
+        op_error(app, sender, ERR_INTERNAL, "out of memory");
+}
+
+/* Sends the first pending op to Redis if nothing is in flight and the room is caught up. */
+static void pump(struct app *app, struct room *rm)
+{
+    while (rm->ops && !rm->ops->token && rm->caught_up && !rm->fetching && bus_up(app->bus)) {
+        struct pending_op *p = rm->ops;
+        uint64_t known = p->dup_rev ? p->dup_rev : p->committed_rev;
+        if (known) {                     /* committed: ack once this instance has applied it */
+            if (doc_rev(rm->doc) < known) {
+                fetch(app, rm);
+                return;
+            }
+            ack_committed(app, rm, p->sender, known);
+            pop_op(rm);
+            continue;
+        }
+        int rc = doc_rebase(rm->doc, (int64_t)p->base_rev, &p->op);
+        if (rc != DOC_OK) {
+            enum err_code e = doc_error(rc);
+            op_error(app, p->sender, e, e == ERR_REV_TOO_OLD ? "the op is based on a revision older than --ot-window: re-join"
+                                                              : "the op does not apply to the document");
+            pop_op(rm);
+            continue;
+        }
+        p->base_rev = doc_rev(rm->doc);
+        jw *w = &app->out;
+        jw_reset(w);
+        ot_op_to_json(&p->op, w);
+        uint64_t token = ++app->rooms->next_token;
+        if (w->oom || !bus_commit(app->bus, rm->name, rm->name_len, token, p->base_rev, w->buf, w->len, p->from, p->cid,
+                                  p->cid_len, p->cseq, clock_unix_ms()))
+            return;                      /* tried again when the link is back (or the tick refuses it) */
+        p->token = token;
+        p->sent = true;
+        return;
+    }
+}
+
+enum err_code room_cluster_op(struct app *app, struct session *s, int64_t base_rev, ot_op *op, const char *cid,
+                              size_t cid_len, uint64_t cseq)
+{
+    struct room *rm = s->room;
+    if (!rm || s->awaiting_joined || !s->conn) return ERR_NOT_JOINED;
+    if (!bus_up(app->bus) || rm->nops >= MAX_PENDING_OPS) return ERR_CLUSTER_UNAVAILABLE;
+    if (store_core_unavailable(app->store)) return ERR_STORE_UNAVAILABLE;
+    if (base_rev < 0 || (uint64_t)base_rev > doc_rev(rm->doc)) return ERR_REV_FUTURE;
+    struct pending_op *p = calloc(1, sizeof *p);
+    if (!p) return ERR_INTERNAL;
+    ot_op_init(&p->op);
+    ot_op_swap(&p->op, op);
+    p->sender = conn_ref_of(app->cc, s->conn);
+    p->base_rev = (uint64_t)base_rev;
+    if (cid_len) {
+        memcpy(p->cid, cid, cid_len);
+        p->cid_len = cid_len;
+        p->cseq = cseq;
+    } else {
+        /* every commit carries a (cid, cseq): a retry after a lost reply is then recognised */
+        p->cid_len = (size_t)snprintf(p->cid, sizeof p->cid, "~%s-%x", app->instance, (unsigned)app->co->id);
+        p->cseq = ++app->rooms->own_cseq;
+    }
+    snprintf(p->from, sizeof p->from, "%s", s->id);
+    p->queued_ms = app->co->now_ms;
+    if (rm->ops_tail) rm->ops_tail->next = p;
+    else rm->ops = p;
+    rm->ops_tail = p;
+    rm->nops++;
+    pump(app, rm);
+    return ERR_NONE;
+}
+
+/* ---- what Redis sends ---- */
+
+/* An op of the room's log, in revision order: applied, logged, and acked (if it is the
+ * first pending op) and broadcast once durable (room_op_durable). */
+static void apply_op(struct app *app, struct room *rm, const struct bus_event *ev)
+{
+    uint64_t cur = doc_rev(rm->doc);
+    if (ev->rev <= cur) return;                      /* had it (from the log, or the channel) */
+    if (ev->rev > cur + 1) {                         /* missed some: read them from the log */
+        fetch(app, rm);
+        return;
+    }
+    ot_op *op = &app->rooms->scratch;
+    int rc = ot_op_parse(op, ev->body, ev->body_len) == OT_OK ? doc_receive(rm->doc, (int64_t)cur, op) : DOC_EBADOP;
+    if (rc != DOC_OK) {
+        log_error("room %s: op rev %llu from Redis does not apply to this instance's copy (%d); its ops are "
+                  "refused until the instance restarts", rm->name, (unsigned long long)ev->rev, rc);
+        return;
+    }
+    struct conn_ref sender = no_sender;
+    struct pending_op *p = rm->ops;
+    if (p && p->cid_len == ev->cid_len && !memcmp(p->cid, ev->cid, ev->cid_len) && p->cseq == ev->cseq) {
+        sender = p->sender;                          /* ours: acked when durable */
+        pop_op(rm);
+    }
+    stat_add(&app->co->stats.ot_ops, 1);
+    size_t cid_len = ev->cid_len <= STORE_CID_MAX ? ev->cid_len : 0;
+    if (!store_append_op(app->store, rm->sr, ev->rev, ev->ts, ev->from, ev->from_len, ev->body, ev->body_len, ev->cid,
+                         cid_len, ev->cseq, sender.idx, sender.gen))
+        log_error("room %s: out of memory logging op rev %llu", rm->name, (unsigned long long)ev->rev);
+}
+
+/* The room is caught up with Redis: members waiting get `joined`, ops may be committed. */
+static void caught_up(struct app *app, struct room *rm)
+{
+    rm->caught_up = true;
+    rm->synced = true;
+    for (uint32_t i = 0; i < rm->nmembers; i++) {
+        struct session *s = rm->members[i];
+        if (!s->awaiting_joined) continue;
+        room_send_joined(app, &app->out, rm, s);
+        bus_presence_join(app->bus, rm->name, rm->name_len, s->id, s->participant, s->participant_len,
+                          app->cfg->presence_ttl_ms);
+    }
+    pump(app, rm);
+}
+
+static void write_presence(jw *w, const char *event, const char *participant, size_t len)
+{
+    jw_reset(w);
+    jw_lit(w, "{\"type\":\"presence\",\"event\":\"");
+    jw_lit(w, event);
+    jw_lit(w, "\",\"participant\":");
+    jw_raw(w, participant, len);
+    jw_char(w, '}');
+}
+
+static int remote_find(const struct room *rm, const char *id, size_t len)
+{
+    for (uint32_t i = 0; i < rm->nremote; i++)
+        if (strlen(rm->remote[i].id) == len && !memcmp(rm->remote[i].id, id, len)) return (int)i;
+    return -1;
+}
+
+static bool remote_add(struct room *rm, const char *id, size_t id_len, const char *json, size_t len)
+{
+    if (id_len >= PARTICIPANT_ID_MAX) return false;
+    if (rm->nremote == rm->remote_cap) {
+        uint32_t cap = rm->remote_cap ? rm->remote_cap * 2 : 8;
+        struct remote_participant *r = realloc(rm->remote, cap * sizeof *r);
+        if (!r) return false;
+        rm->remote = r;
+        rm->remote_cap = cap;
+    }
+    struct remote_participant *r = &rm->remote[rm->nremote];
+    if (!(r->json = malloc(len))) return false;
+    memcpy(r->json, json, len);
+    r->len = len;
+    memcpy(r->id, id, id_len);
+    r->id[id_len] = '\0';
+    rm->nremote++;
+    return true;
+}
+
+static void remote_remove(struct room *rm, uint32_t i)
+{
+    free(rm->remote[i].json);
+    rm->remote[i] = rm->remote[--rm->nremote];
+}
+
+/* The participant id of a participant object, which write_participant starts with {"id":"... */
+static bool participant_id(const char *json, size_t len, const char **id, size_t *id_len)
+{
+    static const char lead[] = "{\"id\":\"";
+    if (len < sizeof lead || memcmp(json, lead, sizeof lead - 1) != 0) return false;
+    const char *s = json + sizeof lead - 1, *e = memchr(s, '"', len - (sizeof lead - 1));
+    if (!e) return false;
+    *id = s;
+    *id_len = (size_t)(e - s);
+    return true;
+}
+
+static void on_presence(struct app *app, struct room *rm, const struct bus_event *ev)
+{
+    struct session *local = room_member(rm, ev->from, ev->from_len);
+    int at = remote_find(rm, ev->from, ev->from_len);
+    jw *w = &app->out;
+    if (ev->kind == BUS_JOIN) {
+        if (local) {
+            if (local->announced) return;
+            local->announced = true;
+        } else if (at >= 0 || !remote_add(rm, ev->from, ev->from_len, ev->body, ev->body_len)) {
+            return;
+        }
+        write_presence(w, "joined", ev->body, ev->body_len);
+    } else {
+        if (local) {                     /* its heartbeat was late: the next one announces it again */
+            local->announced = false;
+            return;
+        }
+        if (at < 0) return;
+        remote_remove(rm, (uint32_t)at);
+        write_presence(w, "left", ev->body, ev->body_len);
+    }
+    room_broadcast(app, w, rm, local, MSG_PRESENCE, 0);
+}
+
+static void on_event(void *arg, const struct bus_event *ev)
+{
+    struct app *app = arg;
+    struct room *rm = room_lookup(app, ev->room, ev->room_len);
+    if (!rm) return;
+    jw *w = &app->out;
+    switch (ev->kind) {
+    case BUS_OP:
+        apply_op(app, rm, ev);
+        pump(app, rm);
+        return;
+    case BUS_CHAT:
+        store_room_note_chat_seq(rm->sr, ev->seq);
+        if (!store_append_chat(app->store, rm->sr, ev->seq, ev->ts, ev->body, ev->body_len))
+            store_room_keep_chat(app->store, rm->sr, ev->seq, ev->ts, ev->body, ev->body_len);
+        jw_reset(w);
+        jw_raw(w, ev->body, ev->body_len);
+        room_broadcast(app, w, rm, NULL, MSG_CHAT, 0);
+        return;
+    case BUS_JOIN:
+    case BUS_LEAVE:
+        on_presence(app, rm, ev);
+        return;
+    case BUS_CURSOR:
+        jw_reset(w);
+        jw_raw(w, ev->body, ev->body_len);
+        room_broadcast(app, w, rm, room_member(rm, ev->from, ev->from_len), MSG_CURSOR, 0);
+        return;
+    case BUS_ELEMENT:
+        /* Redis decided the winner; this copy follows it (a stale local element loses) */
+        store_element_put(app->store, rm->sr, ev->id, ev->id_len, ev->version, ev->nonce, ev->body, ev->body_len,
+                          UINT32_MAX);
+        jw_reset(w);
+        jw_lit(w, "{\"type\":\"element\",\"element\":");
+        jw_raw(w, ev->body, ev->body_len);
+        jw_lit(w, ",\"from\":");
+        jw_str(w, ev->from, ev->from_len);
+        jw_char(w, '}');
+        room_broadcast(app, w, rm, room_member(rm, ev->from, ev->from_len), MSG_ELEMENT, 0);
+        return;
+    }
+}
+
+static void on_subscribed(void *arg, const char *room, size_t len)
+{
+    struct app *app = arg;
+    struct room *rm = room_lookup(app, room, len);
+    if (!rm) {                           /* emptied while subscribing */
+        bus_unsubscribe(app->bus, room, len);
+        return;
+    }
+    if (!rm->subscribed) stat_add(&app->co->stats.redis_rooms, 1);
+    rm->subscribed = true;
+    bus_state(app->bus, room, len);
+}
+
+/* Participants of other instances, as Redis has them: the difference with what the room had
+ * is announced to the members (a reconnection may have missed arrivals and departures). */
+static void set_remote(struct app *app, struct room *rm, const struct bus_state *st)
+{
+    jw *w = &app->out;
+    for (uint32_t i = 0; i < rm->nremote;) {
+        bool still = false;
+        for (uint32_t j = 0; j < st->nparticipants && !still; j++) {
+            const char *id;
+            size_t n;
+            still = participant_id(st->participants[j], st->participant_lens[j], &id, &n) &&
+                    strlen(rm->remote[i].id) == n && !memcmp(rm->remote[i].id, id, n);
+        }
+        if (still) {
+            i++;
+            continue;
+        }
+        write_presence(w, "left", rm->remote[i].json, rm->remote[i].len);
+        room_broadcast(app, w, rm, NULL, MSG_PRESENCE, 0);
+        remote_remove(rm, i);
+    }
+    for (uint32_t j = 0; j < st->nparticipants; j++) {
+        const char *id;
+        size_t n;
+        if (!participant_id(st->participants[j], st->participant_lens[j], &id, &n) || room_member(rm, id, n) ||
+            remote_find(rm, id, n) >= 0 || !remote_add(rm, id, n, st->participants[j], st->participant_lens[j]))
+            continue;
+        write_presence(w, "joined", st->participants[j], st->participant_lens[j]);
+        room_broadcast(app, w, rm, NULL, MSG_PRESENCE, 0);
+    }
+}
+
+static void on_state(void *arg, const char *room, size_t len, bool ok, const struct bus_state *st)
+{
+    struct app *app = arg;
+    struct room *rm = room_lookup(app, room, len);
+    if (!rm || !ok) return;              /* a failed read starts over when the link is back */
+    set_remote(app, rm, st);
+    for (uint32_t i = 0; i < st->nelements; i++) {
+        const struct bus_element_state *e = &st->elements[i];
+        store_element_put(app->store, rm->sr, e->id, e->id_len, e->version, e->nonce, e->json, e->json_len, UINT32_MAX);
+    }
+    rm->stated = true;
+    uint64_t cur = doc_rev(rm->doc);
+    if (st->head > cur) {
+        fetch(app, rm);
+        return;
+    }
+    if (st->head < cur)
+        log_error("room %s: Redis has revision %llu, this instance %llu: Redis lost acknowledged ops (run it with "
+                  "appendonly yes); ops on this room wait until its head is back",
+                  rm->name, (unsigned long long)st->head, (unsigned long long)cur);
+    else caught_up(app, rm);
+}
+
+static void on_fetch(void *arg, const char *room, size_t len, bool ok, const struct bus_event *ops, uint32_t n)
+{
+    struct app *app = arg;
+    struct room *rm = room_lookup(app, room, len);
+    if (!rm) return;
+    rm->fetching = false;
+    if (!ok) return;
+    uint64_t before = doc_rev(rm->doc);
+    for (uint32_t i = 0; i < n; i++) apply_op(app, rm, &ops[i]);
+    stat_add(&app->co->stats.redis_catchup_ops, doc_rev(rm->doc) - before);
+    if (n == FETCH_BATCH) fetch(app, rm);
+    else if (rm->stated && !rm->caught_up) caught_up(app, rm);
+    else pump(app, rm);
+}
+
+static void on_commit(void *arg, const char *room, size_t len, uint64_t token, enum bus_commit_result r, uint64_t rev)
+{
+    struct app *app = arg;
+    struct room *rm = room_lookup(app, room, len);
+    struct pending_op *p = rm ? rm->ops : NULL;
+    if (!p || p->token != token) return;             /* resolved already (its op came on the channel) */
+    p->token = 0;
+    switch (r) {
+    case BUS_COMMITTED:
+        p->committed_rev = rev;          /* applied when it comes on the channel (or from the log) */
+        if (doc_rev(rm->doc) >= rev) pump(app, rm);
+        return;
+    case BUS_CONFLICT:
+        stat_add(&app->co->stats.redis_conflicts, 1);
+        if (rev > doc_rev(rm->doc)) fetch(app, rm);  /* the ops it missed, then rebase and retry */
+        else if (rev == doc_rev(rm->doc)) pump(app, rm);
+        else log_error("room %s: Redis has revision %llu, this instance %llu: Redis lost acknowledged ops",
+                       rm->name, (unsigned long long)rev, (unsigned long long)doc_rev(rm->doc));
+        return;
+    case BUS_DUPLICATE:
+        p->dup_rev = rev;
+        pump(app, rm);
+        return;
+    case BUS_FAILED:
+        op_error(app, p->sender, ERR_INTERNAL, "Redis refused the commit (see the server log)");
+        pop_op(rm);
+        pump(app, rm);
+        return;
+    case BUS_LINK_LOST:
+        return;                          /* sent again, deduplicated by (cid, cseq), once the link is back */
+    }
+}
+
+static void on_link(void *arg, bool up)
+{
+    struct app *app = arg;
+    for (struct room *rm = app->rooms->live; rm; rm = rm->next) {
+        if (rm->subscribed) stat_sub(&app->co->stats.redis_rooms, 1);
+        rm->subscribed = rm->stated = rm->caught_up = rm->fetching = false;
+        for (struct pending_op *p = rm->ops; p; p = p->next) p->token = 0;
+        if (up) bus_subscribe(app->bus, rm->name, rm->name_len);
+    }
+}
+
+struct bus_handler room_cluster_handler(struct app *app)
+{
+    return (struct bus_handler){ .arg = app, .on_link = on_link, .on_subscribed = on_subscribed,
+                                 .on_event = on_event, .on_state = on_state, .on_fetch = on_fetch,
+                                 .on_commit = on_commit };
+}
+
+/* ---- time ---- */
+
+static void beat(struct app *app, struct room *rm)
+{
+    const char *ids[64], *jsons[64];
+    size_t lens[64];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < rm->nmembers; i++) {
+        struct session *s = rm->members[i];
+        if (s->awaiting_joined || !s->participant) continue;
+        ids[n] = s->id;
+        jsons[n] = s->participant;
+        lens[n++] = s->participant_len;
+        if (n == 64) {
+            bus_presence_beat(app->bus, rm->name, rm->name_len, app->cfg->presence_ttl_ms, n, ids, jsons, lens);
+            n = 0;
+        }
+    }
+    /* with n == 0 it still removes the participants that expired */
+    bus_presence_beat(app->bus, rm->name, rm->name_len, app->cfg->presence_ttl_ms, n, ids, jsons, lens);
+}
+
+void room_cluster_tick(struct app *app)
+{
+    uint64_t now = app->co->now_ms, every = app->cfg->presence_ttl_ms / 3;
+    for (struct room *rm = app->rooms->live; rm; rm = rm->next) {
+        if (bus_up(app->bus) && rm->caught_up && now - rm->beat_ms >= every) {
+            rm->beat_ms = now;
+            beat(app, rm);
+        }
+        if (bus_up(app->bus) && rm->caught_up) continue;
+        /* Redis away: ops never sent are refused after --redis-timeout (one that was sent
+         * waits: it may be committed, and its retry will tell) */
+        for (struct pending_op **pp = &rm->ops; *pp;) {
+            struct pending_op *p = *pp;
+            if (p->sent || now - p->queued_ms < app->cfg->redis_timeout_ms) {
+                pp = &p->next;
+                continue;
+            }
+            op_error(app, p->sender, ERR_CLUSTER_UNAVAILABLE,
+                     "the instances' shared Redis cannot be reached: this op is not applied; re-join the room and send it again");
+            *pp = p->next;
+            if (rm->ops_tail == p) rm->ops_tail = NULL;
+            rm->nops--;
+            ot_op_free(&p->op);
+            free(p);
+        }
+        if (!rm->ops) rm->ops_tail = NULL;
+        else if (!rm->ops_tail) {
+            struct pending_op *t = rm->ops;
+            while (t->next) t = t->next;
+            rm->ops_tail = t;
+        }
+    }
+}
