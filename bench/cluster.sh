@@ -142,12 +142,17 @@ start_instance() {   # start_instance I LOG WITH_REDIS
     bounded "instance-$i" "$log" "$SERVER_BIN" "${args[@]}"
     INST_PORTS+=("$port")
     INST_PIDS+=("$BOUNDED_PID")
+    # ready = /health answers 200 and, with --redis, says the link is up: /health is 200 while
+    # "redis":"down" for the first ~50 ms, and a join then is refused (cluster-unavailable)
+    local health
     for k in $(seq 1 200); do
-        curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return
+        if health=$(curl -fsS "http://127.0.0.1:$port/health" 2>/dev/null); then
+            [[ "$redis" == 0 || "$health" == *'"redis":"up"'* ]] && { echo "$health" >"$OUT/health.json"; return; }
+        fi
         kill -0 "$BOUNDED_PID" 2>/dev/null || die "instance $i exited at start (see $log)"
         sleep 0.05
     done
-    die "instance $i did not answer /health (see $log)"
+    die "instance $i did not answer /health$([[ $redis == 1 ]] && echo ' with "redis":"up"') (see $log)"
 }
 
 # stop_all [REPORT]: SIGTERM every server of the run (instances first, Redis last), SIGKILL
