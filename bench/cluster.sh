@@ -155,11 +155,12 @@ start_instance() {   # start_instance I LOG WITH_REDIS
     die "instance $i did not answer /health$([[ $redis == 1 ]] && echo ' with "redis":"up"') (see $log)"
 }
 
-# stop_all [REPORT]: SIGTERM every server of the run (instances first, Redis last), SIGKILL
-# after 10 s; REPORT gets one line per process with how it ended.
+# stop_all [REPORT]: SIGTERM every server of the run in the reverse order of their start
+# (the instances, then Redis), SIGKILL after 10 s; REPORT gets one line per process with how
+# it ended.
 stop_all() {
     local report=${1:-/dev/null} k i rc
-    for k in "${!CL_PIDS[@]}"; do
+    for ((k = ${#CL_PIDS[@]} - 1; k >= 0; k--)); do
         # still there? (a crash shows up here and in the exit status below)
         if ! kill -0 "${CL_PIDS[$k]}" 2>/dev/null; then
             echo "${CL_NAMES[$k]} pid ${CL_PIDS[$k]}: GONE before the end of the run" >>"$report"
