@@ -4,11 +4,13 @@
 #include "handover.h"
 #include "metrics.h"
 #include "room.h"
+#include "room_cluster.h"
 #include "shard.h"
 #include "store/store.h"
 #include "webfiles.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void not_found(struct app *app, struct conn *c, const struct http_request *req)
@@ -90,14 +92,20 @@ static bool route_to_owner(struct app *app, struct conn *c, const struct http_re
     return true;
 }
 
-/* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
-static void room_info(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
+/* --redis: a room with no participant and no op answers 404 (as an unknown room does on a
+ * single instance), whatever instance is asked. */
+static bool room_empty(const struct room *rm)
 {
-    if (!shard_name_valid(name.p, name.n))
-        return json_error(app, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
-    if (route_to_owner(app, c, req, name)) return;
+    return rm && doc_rev(rm->doc) == 0 && rm->nmembers == 0 && rm->nremote == 0;
+}
+
+/* GET /rooms/<room>: answered by the room's owner; other cores hand the request over. */
+static void room_info_answer(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name,
+                             const struct room *rm)
+{
     jw *w = &app->out;
-    if (!room_describe(app, w, name.p, name.n)) return json_error(app, c, req, 404, "not-found", "no such room");
+    if (room_empty(rm) || !room_describe(app, w, name.p, name.n))
+        return json_error(app, c, req, 404, "not-found", "no such room");
     if (w->oom) return json_error(app, c, req, 500, "internal", "out of memory");
     conn_http_respond(app->cc, c, req, 200, "application/json", w->buf, w->len, "Cache-Control: no-store\r\n");
 }
@@ -123,19 +131,15 @@ static bool query_u64(const struct http_request *req, const char *key, uint64_t 
 
 /* GET /history/<room>?limit=N&since=REV: the durable ops after REV, from the owner's memory
  * (the last --history-window ops of each room; docs/persistence.md). */
-static void history(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
+static void history_answer(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name,
+                           uint64_t since, uint64_t limit, const struct room *rm)
 {
-    if (!shard_name_valid(name.p, name.n))
-        return json_error(app, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
-    uint64_t limit = HISTORY_DEFAULT_LIMIT, since = 0;
-    if (!query_u64(req, "limit", 1, HISTORY_MAX_LIMIT, &limit))
-        return json_error(app, c, req, 400, "bad-param", "limit must be an integer from 1 to 10000");
-    if (!query_u64(req, "since", 0, UINT64_MAX / 2, &since))
-        return json_error(app, c, req, 400, "bad-param", "since must be an integer revision >= 0");
-    if (route_to_owner(app, c, req, name)) return;
     struct store_room *sr = store_room_get(app->store, name.p, name.n, false);
-    if (!sr) return json_error(app, c, req, 404, "not-found", "no such room");
-    uint64_t durable = store_room_durable_rev(sr), oldest = store_room_oldest_op(sr);
+    if (!sr || room_empty(rm)) return json_error(app, c, req, 404, "not-found", "no such room");
+    /* --redis: an op in the document is committed in Redis (which persists it) and acked by
+     * its instance once durable there: every instance lists the same ops */
+    uint64_t durable = app->bus ? doc_rev(store_room_doc(sr)) : store_room_durable_rev(sr);
+    uint64_t oldest = store_room_oldest_op(sr);
     if (since + 1 < oldest && since < durable) {
         char msg[160];
         snprintf(msg, sizeof msg, "ops before rev %llu are not kept in memory (--history-window); ask with since >= %llu",
@@ -167,6 +171,69 @@ static void history(struct app *app, struct conn *c, const struct http_request *
     jw_lit(w, "]}\n");
     if (w->oom) return json_error(app, c, req, 500, "internal", "out of memory");
     conn_http_respond(app->cc, c, req, 200, "application/json", w->buf, w->len, "Cache-Control: no-store\r\n");
+}
+
+/* --redis: a request about a room waits (here, off the loop) until the owner core's copy of
+ * the room is current with Redis; what the answer needs of the request is kept. A client
+ * that pipelines another request on the connection meanwhile gets that one answered first. */
+enum room_route { ROOM_ROUTE_INFO, ROOM_ROUTE_HISTORY };
+struct deferred_request {
+    struct conn_ref ref;
+    enum room_route route;
+    bool keep_alive, head;
+    uint64_t since, limit;
+    size_t len;
+    char name[ROOM_NAME_MAX];
+};
+
+static void answer(struct app *app, struct conn *c, const struct http_request *req, enum room_route route,
+                   struct http_slice name, uint64_t since, uint64_t limit, const struct room *rm)
+{
+    if (route == ROOM_ROUTE_INFO) room_info_answer(app, c, req, name, rm);
+    else history_answer(app, c, req, name, since, limit, rm);
+}
+
+static void answer_deferred(struct app *app, void *ctx, struct room *rm)
+{
+    struct deferred_request *d = ctx;
+    struct conn *c = conn_deref_http(app->cc, d->ref);
+    if (c) {
+        struct http_request req = { .method = d->head ? METHOD_HEAD : METHOD_GET, .keep_alive = d->keep_alive };
+        answer(app, c, &req, d->route, (struct http_slice){ d->name, d->len }, d->since, d->limit, rm);
+    }
+    free(d);
+}
+
+static void room_request(struct app *app, struct conn *c, const struct http_request *req, enum room_route route,
+                         struct http_slice name, uint64_t since, uint64_t limit)
+{
+    if (route_to_owner(app, c, req, name)) return;
+    if (!app->bus) return answer(app, c, req, route, name, since, limit, NULL);
+    struct deferred_request *d = malloc(sizeof *d);
+    if (!d) return json_error(app, c, req, 500, "internal", "out of memory");
+    *d = (struct deferred_request){ .ref = conn_ref_of(app->cc, c), .route = route, .keep_alive = req->keep_alive,
+                                    .head = req->method == METHOD_HEAD, .since = since, .limit = limit, .len = name.n };
+    memcpy(d->name, name.p, name.n);
+    room_cluster_when_current(app, d->name, d->len, answer_deferred, d);
+}
+
+static void room_info(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
+{
+    if (!shard_name_valid(name.p, name.n))
+        return json_error(app, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
+    room_request(app, c, req, ROOM_ROUTE_INFO, name, 0, 0);
+}
+
+static void history(struct app *app, struct conn *c, const struct http_request *req, struct http_slice name)
+{
+    if (!shard_name_valid(name.p, name.n))
+        return json_error(app, c, req, 400, "bad-room", "room must be 1-128 characters of [A-Za-z0-9._-]");
+    uint64_t limit = HISTORY_DEFAULT_LIMIT, since = 0;
+    if (!query_u64(req, "limit", 1, HISTORY_MAX_LIMIT, &limit))
+        return json_error(app, c, req, 400, "bad-param", "limit must be an integer from 1 to 10000");
+    if (!query_u64(req, "since", 0, UINT64_MAX / 2, &since))
+        return json_error(app, c, req, 400, "bad-param", "since must be an integer revision >= 0");
+    room_request(app, c, req, ROOM_ROUTE_HISTORY, name, since, limit);
 }
 
 static void metrics(struct app *app, struct conn *c, const struct http_request *req)

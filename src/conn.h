@@ -147,6 +147,12 @@ static inline struct conn_ref conn_ref_of(const struct conn_core *cc, const stru
 }
 /* The WebSocket connection ref names, or NULL if it is gone or no longer WebSocket. */
 struct conn *conn_deref(struct conn_core *cc, struct conn_ref ref);
+/* The same for an HTTP connection (a request answered later: --redis, api.c). */
+static inline struct conn *conn_deref_http(struct conn_core *cc, struct conn_ref ref)
+{
+    struct conn *c = ref.idx < cc->conn_cap ? &cc->conns[ref.idx] : NULL;
+    return c && c->gen == ref.gen && c->state == CONN_HTTP ? c : NULL;
+}
 static inline void *conn_user(const struct conn *c) { return c->user; }
 static inline void conn_set_user(struct conn *c, void *user) { c->user = user; }
 

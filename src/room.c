@@ -60,6 +60,12 @@ void rooms_free(struct app *app)
     while (r->live) {
         struct room *rm = r->live;
         r->live = rm->next;
+        while (rm->waiters) {            /* the transport is gone: nobody left to answer */
+            struct room_waiter *wt = rm->waiters;
+            rm->waiters = wt->next;
+            free(wt->ctx);
+            free(wt);
+        }
         room_free(rm);
     }
     ot_op_free(&r->scratch);
@@ -114,6 +120,28 @@ static void room_destroy(struct app *app, struct room *rm)
     stat_sub(&app->co->stats.rooms, 1);
     atomic_fetch_sub_explicit(&app->shared->rooms, 1, memory_order_relaxed);
     room_free(rm);
+}
+
+enum err_code room_open(struct app *app, const char *name, size_t len, struct room **out)
+{
+    enum err_code e = room_create(app, name, len, out);
+    if (e == ERR_NONE && app->bus) bus_subscribe(app->bus, name, len);
+    return e;
+}
+
+void room_close(struct app *app, struct room *rm)
+{
+    while (rm->waiters) {
+        struct room_waiter *wt = rm->waiters;
+        rm->waiters = wt->next;
+        wt->fn(app, wt->ctx, NULL);
+        free(wt);
+    }
+    if (rm->subscribed) {                /* --redis: the core stops following the room */
+        bus_unsubscribe(app->bus, rm->name, rm->name_len);
+        stat_sub(&app->co->stats.redis_rooms, 1);
+    }
+    room_destroy(app, rm);
 }
 
 /* ---- output ---- */
@@ -328,7 +356,7 @@ enum err_code room_join(struct app *app, jw *w, struct session *s, const char *n
         /* --redis: a new room subscribes to its channel and reads its state from Redis
          * (room_cluster.c), then sends `joined` to the members waiting for it; while the link
          * is down, the link's return subscribes every room again */
-        if (rm->nmembers == 1 && !rm->synced) bus_subscribe(app->bus, rm->name, rm->name_len);
+        if (rm->nmembers == 1 && !rm->synced && !rm->follow_until_ms) bus_subscribe(app->bus, rm->name, rm->name_len);
         if (!rm->synced) {
             s->awaiting_joined = true;
             return ERR_NONE;
@@ -377,11 +405,9 @@ void room_leave(struct app *app, jw *w, struct session *s)
     bool told = app->bus && bus_presence_leave(app->bus, rm->name, rm->name_len, s->id, s->participant,
                                                     s->participant_len);
     if (rm->nmembers == 0) {
-        if (rm->subscribed) {            /* --redis: the core stops following the room */
-            bus_unsubscribe(app->bus, rm->name, rm->name_len);
-            stat_sub(&app->co->stats.redis_rooms, 1);
-        }
-        room_destroy(app, rm);           /* the document stays in its stored room (store.h) */
+        /* the document stays in its stored room (store.h); --redis: a room followed for HTTP
+         * readers stays until room_cluster_tick lets it go */
+        if (!app->bus || rm->follow_until_ms <= app->co->now_ms) room_close(app, rm);
         return;
     }
     if (told) return;

@@ -118,6 +118,15 @@ bool room_describe(struct app *app, jw *w, const char *name, size_t len);
  * one-way: room_cluster.c calls room.c, never the reverse; room.c talks to Redis only through
  * the bus's publishing commands (cluster/bus.h). */
 
+/* Someone waiting for a room to be current with Redis (room_cluster_when_current). ctx is
+ * malloc'd by the waiter and freed by fn (or with free() if the core stops first). */
+typedef void (*room_wait_fn)(struct app *app, void *ctx, struct room *rm);
+struct room_waiter {
+    struct room_waiter *next;
+    room_wait_fn fn;
+    void *ctx;
+};
+
 /* A participant connected to another instance (--redis). */
 struct remote_participant {
     char id[PARTICIPANT_ID_MAX];
@@ -156,11 +165,15 @@ struct room {
     bool subscribed;           /* its channel is subscribed on the current link */
     bool stated;               /* its state was read on the current link */
     bool fetching;             /* reading ops it missed from the room's log */
+    bool broken;               /* its copy cannot follow Redis any more (ops missing there): ops refused */
+    uint64_t redis_head;       /* the highest head Redis reported (state, conflicts) */
     struct remote_participant *remote;
     uint32_t nremote, remote_cap;
     struct pending_op *ops, *ops_tail;
     uint32_t nops;
     uint64_t beat_ms;          /* last presence heartbeat */
+    struct room_waiter *waiters;   /* HTTP requests waiting for it to catch up */
+    uint64_t follow_until_ms;  /* kept (subscribed) without members until then, for GET /rooms and /history */
 };
 
 struct rooms {
@@ -173,6 +186,11 @@ struct rooms {
     ot_op scratch;             /* an op from Redis, parsed (--redis) */
 };
 
+/* A room in memory without members (--redis: followed for GET /rooms and /history), or
+ * ERR_TOO_MANY_ROOMS / ERR_INTERNAL. It subscribes to its channel when the bus is up. */
+enum err_code room_open(struct app *app, const char *name, size_t len, struct room **out);
+/* Frees a room without members: its waiters are told (rm NULL), its channel unsubscribed. */
+void room_close(struct app *app, struct room *rm);
 /* The room named so, if it is in memory. */
 struct room *room_lookup(struct app *app, const char *name, size_t len);
 /* w's JSON to every live member except `except` and, if rev > 0, except members whose

@@ -20,6 +20,8 @@
 
 #define FETCH_BATCH 512          /* ops per read of a room's log */
 #define MAX_PENDING_OPS 4096     /* ops waiting for their commit, per room */
+#define SEED_OPS 1000           /* ops put back in a room's log when Redis lost it */
+#define FOLLOW_MS 30000          /* a room opened for an HTTP reader is followed this long */
 
 static const struct conn_ref no_sender = { UINT32_MAX, 0 };
 
@@ -56,9 +58,21 @@ static enum err_code doc_error(int rc)
     }
 }
 
+/* The room's copy here can no longer follow Redis: the ops it lacks are not in Redis's log
+ * (Redis lost them, and the instance that put the room back did not have them either). */
+static void broken(struct app *app, struct room *rm, const char *why)
+{
+    (void)app;
+    if (rm->broken) return;
+    rm->broken = true;
+    log_error("room %s: this instance's copy (rev %llu) cannot follow Redis (head %llu): %s; its ops are refused "
+              "(store-conflict) until the instance restarts", rm->name, (unsigned long long)doc_rev(rm->doc),
+              (unsigned long long)rm->redis_head, why);
+}
+
 static void fetch(struct app *app, struct room *rm)
 {
-    if (!rm->fetching && bus_fetch(app->bus, rm->name, rm->name_len, doc_rev(rm->doc) + 1, FETCH_BATCH))
+    if (!rm->fetching && !rm->broken && bus_fetch(app->bus, rm->name, rm->name_len, doc_rev(rm->doc) + 1, FETCH_BATCH))
         rm->fetching = true;
 }
 
@@ -115,6 +129,7 @@ enum err_code room_cluster_op(struct app *app, struct session *s, int64_t base_r
 {
     struct room *rm = s->room;
     if (!rm || s->awaiting_joined || !s->conn) return ERR_NOT_JOINED;
+    if (rm->broken) return ERR_STORE_CONFLICT;
     if (!bus_up(app->bus) || rm->nops >= MAX_PENDING_OPS) return ERR_CLUSTER_UNAVAILABLE;
     if (store_core_unavailable(app->store)) return ERR_STORE_UNAVAILABLE;
     if (base_rev < 0 || (uint64_t)base_rev > doc_rev(rm->doc)) return ERR_REV_FUTURE;
@@ -124,9 +139,10 @@ enum err_code room_cluster_op(struct app *app, struct session *s, int64_t base_r
     ot_op_swap(&p->op, op);
     p->sender = conn_ref_of(app->cc, s->conn);
     p->base_rev = (uint64_t)base_rev;
-    if (cid_len) {
-        memcpy(p->cid, cid, cid_len);
-        p->cid_len = cid_len;
+    if (cid_len) {                       /* "c" + the client's: never one of the servers' "~..." */
+        p->cid[0] = 'c';
+        memcpy(p->cid + 1, cid, cid_len);
+        p->cid_len = cid_len + 1;
         p->cseq = cseq;
     } else {
         /* every commit carries a (cid, cseq): a retry after a lost reply is then recognised */
@@ -158,8 +174,7 @@ static void apply_op(struct app *app, struct room *rm, const struct bus_event *e
     ot_op *op = &app->rooms->scratch;
     int rc = ot_op_parse(op, ev->body, ev->body_len) == OT_OK ? doc_receive(rm->doc, (int64_t)cur, op) : DOC_EBADOP;
     if (rc != DOC_OK) {
-        log_error("room %s: op rev %llu from Redis does not apply to this instance's copy (%d); its ops are "
-                  "refused until the instance restarts", rm->name, (unsigned long long)ev->rev, rc);
+        broken(app, rm, "an op from Redis does not apply to it");
         return;
     }
     struct conn_ref sender = no_sender;
@@ -169,9 +184,11 @@ static void apply_op(struct app *app, struct room *rm, const struct bus_event *e
         pop_op(rm);
     }
     stat_add(&app->co->stats.ot_ops, 1);
-    size_t cid_len = ev->cid_len <= STORE_CID_MAX ? ev->cid_len : 0;
-    if (!store_append_op(app->store, rm->sr, ev->rev, ev->ts, ev->from, ev->from_len, ev->body, ev->body_len, ev->cid,
-                         cid_len, ev->cseq, sender.idx, sender.gen))
+    /* the op log keeps the client's own cid (without its "c"); the servers' are not kept */
+    bool client_cid = ev->cid_len > 1 && ev->cid[0] == 'c' && ev->cid_len - 1 <= STORE_CID_MAX;
+    if (!store_append_op(app->store, rm->sr, ev->rev, ev->ts, ev->from, ev->from_len, ev->body, ev->body_len,
+                         client_cid ? ev->cid + 1 : NULL, client_cid ? ev->cid_len - 1 : 0, ev->cseq, sender.idx,
+                         sender.gen))
         log_error("room %s: out of memory logging op rev %llu", rm->name, (unsigned long long)ev->rev);
 }
 
@@ -187,7 +204,28 @@ static void caught_up(struct app *app, struct room *rm)
         bus_presence_join(app->bus, rm->name, rm->name_len, s->id, s->participant, s->participant_len,
                           app->cfg->presence_ttl_ms);
     }
+    struct room_waiter *wt = rm->waiters;
+    rm->waiters = NULL;
+    while (wt) {
+        struct room_waiter *next = wt->next;
+        wt->fn(app, wt->ctx, rm);
+        free(wt);
+        wt = next;
+    }
     pump(app, rm);
+}
+
+void room_cluster_when_current(struct app *app, const char *name, size_t len, room_wait_fn fn, void *ctx)
+{
+    struct room *rm = room_lookup(app, name, len);
+    if (!rm && bus_up(app->bus) && room_open(app, name, len, &rm) != ERR_NONE) rm = NULL;
+    if (!rm || !bus_up(app->bus)) return fn(app, ctx, NULL);
+    if (rm->nmembers == 0) rm->follow_until_ms = app->co->now_ms + FOLLOW_MS;
+    if (rm->caught_up) return fn(app, ctx, rm);
+    struct room_waiter *wt = malloc(sizeof *wt);
+    if (!wt) return fn(app, ctx, NULL);
+    *wt = (struct room_waiter){ rm->waiters, fn, ctx };
+    rm->waiters = wt;
 }
 
 static void write_presence(jw *w, const char *event, const char *participant, size_t len)
@@ -358,6 +396,37 @@ static void set_remote(struct app *app, struct room *rm, const struct bus_state 
     }
 }
 
+/* Redis is behind this instance's copy of the room: it lost data (restarted without AOF, or
+ * flushed). The copy here is durable (the op log), so it goes back to Redis: head, chat seq
+ * and the last SEED_OPS ops, unless an instance further ahead did it first. The state is then
+ * read again. Ops committed between two instances' seeds can be lost: docs/operations.md. */
+static void reseed(struct app *app, struct room *rm, uint64_t head)
+{
+    uint64_t cur = doc_rev(rm->doc), from = cur > SEED_OPS ? cur - SEED_OPS + 1 : 1;
+    if (from < store_room_oldest_op(rm->sr)) from = store_room_oldest_op(rm->sr);
+    log_warn("room %s: Redis has revision %llu, this instance %llu: Redis lost data; putting this instance's "
+             "copy back (run Redis with appendonly yes)", rm->name, (unsigned long long)head, (unsigned long long)cur);
+    uint32_t n = 0;
+    struct bus_event *ops = calloc(cur - from + 1, sizeof *ops);
+    for (uint64_t r = from; ops && r <= cur; r++) {
+        const struct store_op *o = store_room_op(rm->sr, r);
+        if (!o) continue;
+        ops[n++] = (struct bus_event){ .rev = o->rev, .ts = o->ts, .body = o->op, .body_len = o->op_len,
+                                       .from = o->from, .from_len = o->from_len };
+    }
+    if (!ops || !bus_seed(app->bus, rm->name, rm->name_len, cur, store_room_chat_seq(rm->sr), n, ops))
+        log_error("room %s: cannot put it back in Redis now; retried when the link comes back", rm->name);
+    free(ops);
+}
+
+static void on_seeded(void *arg, const char *room, size_t len, bool ok, uint64_t head)
+{
+    struct app *app = arg;
+    struct room *rm = room_lookup(app, room, len);
+    (void)head;
+    if (rm && ok) bus_state(app->bus, room, len);        /* caught up from there */
+}
+
 static void on_state(void *arg, const char *room, size_t len, bool ok, const struct bus_state *st)
 {
     struct app *app = arg;
@@ -369,15 +438,13 @@ static void on_state(void *arg, const char *room, size_t len, bool ok, const str
         store_element_put(app->store, rm->sr, e->id, e->id_len, e->version, e->nonce, e->json, e->json_len, UINT32_MAX);
     }
     rm->stated = true;
+    if (st->head > rm->redis_head) rm->redis_head = st->head;
     uint64_t cur = doc_rev(rm->doc);
     if (st->head > cur) {
         fetch(app, rm);
         return;
     }
-    if (st->head < cur)
-        log_error("room %s: Redis has revision %llu, this instance %llu: Redis lost acknowledged ops (run it with "
-                  "appendonly yes); ops on this room wait until its head is back",
-                  rm->name, (unsigned long long)st->head, (unsigned long long)cur);
+    if (st->head < cur) reseed(app, rm, st->head);
     else caught_up(app, rm);
 }
 
@@ -389,6 +456,10 @@ static void on_fetch(void *arg, const char *room, size_t len, bool ok, const str
     rm->fetching = false;
     if (!ok) return;
     uint64_t before = doc_rev(rm->doc);
+    if ((n && ops[0].rev > before + 1) || (!n && before < rm->redis_head)) {
+        broken(app, rm, "its log in Redis lacks the ops after this revision");
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) apply_op(app, rm, &ops[i]);
     stat_add(&app->co->stats.redis_catchup_ops, doc_rev(rm->doc) - before);
     if (n == FETCH_BATCH) fetch(app, rm);
@@ -410,10 +481,10 @@ static void on_commit(void *arg, const char *room, size_t len, uint64_t token, e
         return;
     case BUS_CONFLICT:
         stat_add(&app->co->stats.redis_conflicts, 1);
+        if (rev > rm->redis_head) rm->redis_head = rev;
         if (rev > doc_rev(rm->doc)) fetch(app, rm);  /* the ops it missed, then rebase and retry */
         else if (rev == doc_rev(rm->doc)) pump(app, rm);
-        else log_error("room %s: Redis has revision %llu, this instance %llu: Redis lost acknowledged ops",
-                       rm->name, (unsigned long long)rev, (unsigned long long)doc_rev(rm->doc));
+        else reseed(app, rm, rev);
         return;
     case BUS_DUPLICATE:
         p->dup_rev = rev;
@@ -435,6 +506,7 @@ static void on_link(void *arg, bool up)
     for (struct room *rm = app->rooms->live; rm; rm = rm->next) {
         if (rm->subscribed) stat_sub(&app->co->stats.redis_rooms, 1);
         rm->subscribed = rm->stated = rm->caught_up = rm->fetching = false;
+        rm->redis_head = 0;              /* Redis may have restarted: what it says next counts */
         for (struct pending_op *p = rm->ops; p; p = p->next) p->token = 0;
         if (up) bus_subscribe(app->bus, rm->name, rm->name_len);
     }
@@ -444,7 +516,7 @@ struct bus_handler room_cluster_handler(struct app *app)
 {
     return (struct bus_handler){ .arg = app, .on_link = on_link, .on_subscribed = on_subscribed,
                                  .on_event = on_event, .on_state = on_state, .on_fetch = on_fetch,
-                                 .on_commit = on_commit };
+                                 .on_commit = on_commit, .on_seeded = on_seeded };
 }
 
 /* ---- time ---- */
@@ -472,7 +544,14 @@ static void beat(struct app *app, struct room *rm)
 void room_cluster_tick(struct app *app)
 {
     uint64_t now = app->co->now_ms, every = app->cfg->presence_ttl_ms / 3;
-    for (struct room *rm = app->rooms->live; rm; rm = rm->next) {
+    for (struct room *rm = app->rooms->live, *next; rm; rm = next) {
+        next = rm->next;
+        if (rm->nmembers == 0 && now >= rm->follow_until_ms) {
+            /* followed for HTTP readers, and nobody asked lately; a reader still waiting (the
+             * room never caught up) is answered from this instance's copy */
+            room_close(app, rm);
+            continue;
+        }
         if (bus_up(app->bus) && rm->caught_up && now - rm->beat_ms >= every) {
             rm->beat_ms = now;
             beat(app, rm);

@@ -25,6 +25,12 @@ struct bus_handler room_cluster_handler(struct app *app);
 enum err_code room_cluster_op(struct app *app, struct session *s, int64_t base_rev, ot_op *op, const char *cid,
                               size_t cid_len, uint64_t cseq);
 
+/* GET /rooms and /history with --redis: fn(app, ctx, rm) runs once the room is current with
+ * Redis (at once if it is; a room not in memory is opened and followed for a while, so
+ * every instance answers for every room). rm is NULL when it cannot be: Redis unreachable,
+ * too many rooms; the caller then answers from what this instance has. */
+void room_cluster_when_current(struct app *app, const char *name, size_t len, room_wait_fn fn, void *ctx);
+
 /* Every tick: presence heartbeats of the core's rooms (every presence-ttl / 3), and ops that
  * waited --redis-timeout for a Redis that is not there are refused. */
 void room_cluster_tick(struct app *app);

@@ -93,6 +93,21 @@ static const char beat_lua[] =
     "end\n"
     "return #dead\n";
 
+/* KEYS rev log chat; ARGV rev chat_seq, then rev op from ts for each op → the head after.
+ * Redis lost the room (restarted without its data): the instance with the highest revision
+ * puts its head and its last ops back, so the others can catch up from them. */
+static const char seed_lua[] =
+    "local head = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if head >= tonumber(ARGV[1]) then return head end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "for i = 3, #ARGV, 4 do\n"
+    "  redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 'op', ARGV[i + 1], 'from', ARGV[i + 2], 'ts', ARGV[i + 3],"
+    " 'cid', '', 'cseq', '0')\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "if tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[3], ARGV[2]) end\n"
+    "return tonumber(ARGV[1])\n";
+
 /* KEYS rev pinfo els → {head, pinfo pairs, element pairs} */
 static const char state_lua[] =
     "return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('HGETALL', KEYS[2]),"
@@ -108,7 +123,7 @@ static size_t key(char *out, const char *room, size_t len, const char *suffix)
 
 /* ---- replies ---- */
 
-enum reply_kind { R_STATE, R_FETCH, R_COMMIT, R_CHECK };
+enum reply_kind { R_STATE, R_FETCH, R_COMMIT, R_SEED, R_CHECK };
 
 struct request {
     enum reply_kind kind;
@@ -355,6 +370,12 @@ static void on_reply(void *arg, redisReply *r, void *privdata)
     case R_STATE: reply_state(b, rq, r); break;
     case R_FETCH: reply_fetch(b, rq, r); break;
     case R_COMMIT: reply_commit(b, rq, r); break;
+    case R_SEED: {
+        long long head = 0;
+        bool ok = r && reply_int(r, &head);
+        b->h.on_seeded(b->h.arg, rq->room, rq->len, ok, (uint64_t)head);
+        break;
+    }
     case R_CHECK: break;                 /* fire and forget: an error was logged */
     }
     free(rq);
@@ -487,6 +508,38 @@ bool bus_presence_leave(struct bus *b, const char *room, size_t len, const char 
     const char *args[] = { id, json };
     size_t lens[] = { strlen(id), json_len };
     return eval(b, R_CHECK, room, len, 0, leave_lua, 3, presence_keys, 2, args, lens);
+}
+
+bool bus_seed(struct bus *b, const char *room, size_t len, uint64_t rev, uint64_t chat_seq, uint32_t n,
+              const struct bus_event *ops)
+{
+    size_t argc = 3 + 3 + 2 + 4 * (size_t)n;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    char (*nums)[24] = malloc((2 + 2 * (size_t)n) * sizeof *nums);
+    char keys[3][KEY_MAX];
+    static const char *const k[] = { ":rev", ":log", ":chat" };
+    bool ok = false;
+    if (argv && lens && nums) {
+        size_t c = 0, m = 0;
+        argv[c] = "EVAL", lens[c++] = 4;
+        argv[c] = seed_lua, lens[c++] = strlen(seed_lua);
+        argv[c] = "3", lens[c++] = 1;
+        for (int i = 0; i < 3; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, k[i]);
+        lens[c] = NUM(nums[m], "%" PRIu64, rev), argv[c++] = nums[m++];
+        lens[c] = NUM(nums[m], "%" PRIu64, chat_seq), argv[c++] = nums[m++];
+        for (uint32_t i = 0; i < n; i++) {
+            lens[c] = NUM(nums[m], "%" PRIu64, ops[i].rev), argv[c++] = nums[m++];
+            argv[c] = ops[i].body, lens[c++] = ops[i].body_len;
+            argv[c] = ops[i].from, lens[c++] = ops[i].from_len;
+            lens[c] = NUM(nums[m], "%" PRIu64, ops[i].ts), argv[c++] = nums[m++];
+        }
+        ok = send_request(b, R_SEED, room, len, 0, (int)c, argv, lens);
+    }
+    free(argv);
+    free(lens);
+    free(nums);
+    return ok;
 }
 
 bool bus_presence_beat(struct bus *b, const char *room, size_t len, uint32_t ttl_ms, uint32_t n,

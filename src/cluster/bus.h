@@ -82,6 +82,8 @@ struct bus_handler {
     /* COMMITTED: rev is the op's revision; CONFLICT: rev is the head that was found;
      * DUPLICATE: (cid, cseq) was committed before, at revision rev. token: bus_commit's. */
     void (*on_commit)(void *arg, const char *room, size_t len, uint64_t token, enum bus_commit_result r, uint64_t rev);
+    /* bus_seed's answer: the room's head in Redis now. */
+    void (*on_seeded)(void *arg, const char *room, size_t len, bool ok, uint64_t head);
 };
 
 struct bus {
@@ -107,6 +109,12 @@ bool bus_fetch(struct bus *b, const char *room, size_t len, uint64_t from_rev, u
 bool bus_commit(struct bus *b, const char *room, size_t len, uint64_t token, uint64_t expected_rev,
                 const char *op, size_t op_len, const char *from, const char *cid, size_t cid_len, uint64_t cseq,
                 uint64_t ts);
+/* Redis lost the room (its head is behind this instance's copy: it restarted without its
+ * data): unless another instance did so first with a higher revision, sets the head to rev,
+ * the chat counter to at least chat_seq, and the log to ops (rev, body = op JSON, from, ts;
+ * the instance's last ops, oldest first), so instances behind can catch up. */
+bool bus_seed(struct bus *b, const char *room, size_t len, uint64_t rev, uint64_t chat_seq, uint32_t n,
+              const struct bus_event *ops);
 /* Chat: the message is prefix + seq + suffix, seq the room's next; it comes back as BUS_CHAT. */
 bool bus_chat(struct bus *b, const char *room, size_t len, const char *prefix, size_t prefix_len,
               const char *suffix, size_t suffix_len, uint64_t ts);

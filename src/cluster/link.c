@@ -79,7 +79,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct link *l = ac->data;
-    went_down(l, status == REDIS_OK ? "closed" : ac->errstr);
+    went_down(l, l->drop_why ? l->drop_why : status == REDIS_OK ? "closed" : ac->errstr);
 }
 
 /* ---- commands ---- */
@@ -241,7 +241,9 @@ void link_drop(struct link *l, const char *why)
     if (!l->ac) return;
     redisAsyncContext *ac = l->ac;
     /* pending callbacks get NULL, then on_disconnect (only if the connection was made) */
+    l->drop_why = why;
     redisAsyncFree(ac);
+    l->drop_why = NULL;
     if (l->ac == ac) went_down(l, why);
 }
 
@@ -257,6 +259,7 @@ void link_on_cqe(struct link *l, struct io_uring_cqe *cqe)
 
 void link_flush(struct link *l)
 {
+    if (l->state == LINK_DOWN && l->next_attempt_ms == 0) connect_now(l);   /* the first turn connects */
     if (!l->ac) return;
     redisAsyncContext *ac = l->ac;
     if (l->want_write && (ac->c.flags & REDIS_CONNECTED)) redisAsyncHandleWrite(ac);

@@ -58,6 +58,7 @@ struct link {
     uint32_t sent_head, sent_count;
     link_reply_fn on_channel;    /* pub/sub: confirmations and messages (NULL: not a subscriber) */
     uint64_t reconnects;
+    const char *drop_why;        /* link_drop's reason, for the log line on_disconnect writes */
 };
 
 /* Prepares a link (not connected: link_tick connects). 0 or -ENOMEM. */

@@ -33,12 +33,6 @@ import yaml
 
 findings = []
 
-# Options of the Redis scale-out contract (issue 13). Until build/ringroom lists them in --help,
-# they are accepted by name (and not passed to the binary); once it does, they are checked like
-# every other option.
-PENDING_OPTIONS = {"RINGROOM_REDIS", "RINGROOM_PRESENCE_TTL", "RINGROOM_REDIS_TIMEOUT"}
-pending_used = set()
-
 
 def bad(where, msg):
     findings.append(f"{where}: {msg}")
@@ -109,10 +103,7 @@ def check_render(path, args, env_names, adapter_metrics, seccomp_paths):
                 env["RINGROOM_THREADS"] = lim
     for k in env:
         if k.startswith("RINGROOM_") and k not in env_names:
-            if k in PENDING_OPTIONS:
-                pending_used.add(k)
-            else:
-                bad(where, f"{k} is not an option of this ringroom (see build/ringroom --help)")
+            bad(where, f"{k} is not an option of this ringroom (see build/ringroom --help)")
     known = {k: v for k, v in env.items() if k in env_names}
     r = subprocess.run([args.bin, "--version"], env={"PATH": "/usr/bin:/bin", **known},
                        capture_output=True, text=True, timeout=10)
@@ -424,9 +415,6 @@ def main():
 
     if args.base and args.base not in args.renders:
         bad(args.base, "--base is not one of the renders")
-    for k in sorted(pending_used):
-        print(f"note: {k} is not in {args.bin} --help yet (Redis scale-out, issue 13): accepted by name, "
-              "its value not checked by the binary")
     for f in findings:
         print(f)
     print(f"check_manifests: {len(args.renders)} renders, {len(findings)} findings")

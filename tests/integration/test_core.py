@@ -871,7 +871,10 @@ class CommandLineTest(unittest.TestCase):
                  (("--idle-timeout", "1ms"), "--idle-timeout"), (("--listen", "nonsense"), "--listen"),
                  (("--listen", "127.0.0.1:99999"), "--listen"), (("--log-level", "loud"), "--log-level"),
                  (("--max-conns=x",), "--max-conns"), (("--drain-timeout",), "--drain-timeout"),
-                 (("--no-such-flag", "1"), "--no-such-flag")]
+                 (("--no-such-flag", "1"), "--no-such-flag"), (("--redis", "redis:/x"), "--redis"),
+                 (("--redis", "redis://h:0"), "--redis"), (("--redis", "redis://:6379"), "--redis"),
+                 (("--redis", "redis://h:6379/x"), "--redis"), (("--presence-ttl", "1ms"), "--presence-ttl"),
+                 (("--redis", "redis://127.0.0.1:6379", "--store", "mongodb://127.0.0.1/db"), "--redis")]
         for args, name in cases:
             with self.subTest(args=args):
                 r = self.run_bin(*args)

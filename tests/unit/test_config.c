@@ -131,6 +131,24 @@ static void test_parsers(void **state)
     assert_false(config_parse_hostport(":80", host, sizeof host, &port));
     assert_false(config_parse_hostport("a:", host, sizeof host, &port));
     assert_false(config_parse_hostport("a:8x", host, sizeof host, &port));
+    int rport, db;
+    assert_true(config_parse_redis_uri("redis://127.0.0.1:6380/2", host, sizeof host, &rport, &db));
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(rport, 6380);
+    assert_int_equal(db, 2);
+    assert_true(config_parse_redis_uri("redis://ringroom-redis", host, sizeof host, &rport, &db));
+    assert_string_equal(host, "ringroom-redis");
+    assert_int_equal(rport, 6379);
+    assert_int_equal(db, 0);
+    assert_true(config_parse_redis_uri("redis://h:1/", host, sizeof host, &rport, &db) && rport == 1 && db == 0);
+    assert_false(config_parse_redis_uri("redis://", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("redis://:6379", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("redis://h:0", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("redis://h:65536", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("redis://h:6379/x", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("redis://h:6379/1/2", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("rediss://h", host, sizeof host, &rport, &db));
+    assert_false(config_parse_redis_uri("redis://h x", host, 2, &rport, &db));
 }
 
 static void test_help_and_version(void **state)
