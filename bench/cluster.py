@@ -29,7 +29,10 @@ def load(d):
             print(f"cluster.py: skipping {f}: {e}", file=sys.stderr)
             continue
         r["_ends"] = ends(f[:-len(".json")] + ".instances")
-        steps.setdefault(os.path.basename(os.path.dirname(f)), []).append(r)
+        step = os.path.basename(os.path.dirname(f))
+        run = re.search(r"run-(\d+)\.json$", f).group(1)
+        r["_warnings"] = warnings(glob.glob(os.path.join(d, f"server-{step}-{run}-*.log")))
+        steps.setdefault(step, []).append(r)
     return steps
 
 
@@ -41,6 +44,22 @@ def ends(path):
         return "?"
     bad = [line for line in text.splitlines() if "GONE" in line or re.search(r"exit status [1-9]", line)]
     return "; ".join(bad) if bad else "clean"
+
+
+def warnings(logs):
+    """The servers' warn/error log lines of one run: {message without time and numbers: count}."""
+    out = {}
+    for path in logs:
+        try:
+            lines = open(path, errors="replace").read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            m = re.match(r"^\S+Z (warn|error)\s+\S+\s+(.*)$", line)
+            if m:
+                key = m.group(1) + ": " + re.sub(r"\d+", "N", m.group(2))
+                out[key] = out.get(key, 0) + 1
+    return out
 
 
 def med(xs):
@@ -106,8 +125,18 @@ def ratio(v, base):
 
 
 def clean(rs):
+    """How the servers ended, and the warn/error lines they logged (all runs)."""
     bad = [r["_ends"] for r in rs if r["_ends"] != "clean"]
-    return "clean" if not bad else "**" + " / ".join(bad) + "**"
+    text = "clean exit" if not bad else "**" + " / ".join(bad) + "**"
+    warn = {}
+    for r in rs:
+        for k, n in r["_warnings"].items():
+            warn[k] = warn.get(k, 0) + n
+    if warn:
+        top = sorted(warn.items(), key=lambda kv: -kv[1])
+        text += "; **%d warnings**: " % sum(warn.values()) + "; ".join(
+            "%d× `%s`" % (n, k.replace("|", "/")[:110]) for k, n in top[:2])
+    return text
 
 
 def hot_table(steps):
@@ -128,7 +157,7 @@ def hot_table(steps):
            "that rate. *CPU 0*: every instance and Redis together (all pinned to CPU 0), in % of that core during the measured window; *Redis*: its share.",
            "",
            "| edits/s per editor (total) | configuration | runs | editors | acked ops/s | ack p50 | ack p99 | ×1 "
-           "| ack p99.9 | remote p99 | cross p99 | CPU 0 | Redis | slip p99 | converged | errors | servers |",
+           "| ack p99.9 | remote p99 | cross p99 | CPU 0 | Redis | slip p99 | converged | errors | servers (exit, log warnings) |",
            "|" + "---|" * 17]
     for rate in sorted(keys):
         configs = sorted(keys[rate], key=lambda x: config_key(x[0]))
@@ -173,7 +202,7 @@ def chat_table(steps):
            "deliveries alone. *×1*: p99 over the one-instance, no-Redis p99.",
            "",
            "| configuration | runs | connections | msgs/s | deliveries/s | p50 | p99 | ×1 | p99.9 | max | cross p50 | cross p99 "
-           "| loss | SLO | CPU 0 | Redis | slip p99 | servers |",
+           "| loss | SLO | CPU 0 | Redis | slip p99 | servers (exit, log warnings) |",
            "|" + "---|" * 18]
     for c in configs:
         rs = steps["chat-" + c]
