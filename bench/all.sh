@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/all.sh: the full campaign set behind RESULTS.md, in about 16 minutes on a 2-core
+# bench/all.sh: the full campaign set behind RESULTS.md, in about 19 minutes on a 2-core
 # machine (server pinned to CPU 0, ringload to CPU 1), then RESULTS.md regenerated from the
 # reports by bench/report.py (no figure is typed by hand). `./build.sh bench` runs this.
 #
@@ -14,6 +14,9 @@
 #   fsync        ot (100 docs x 10 editors; 1 doc x 100 editors, 20 edits/s each) per --fsync mode
 #   recovery     a 1,000,000-op log written by the server, then its start-up recovery timed
 #   checkpoint   chat with 4 KB messages: 64 MiB segments checkpointed and removed, vs 1 GiB
+#   cluster      scale-out through Redis: one hot document (30 editors at 5 and 20 edits/s) and
+#                campaign-1m, each on 1 instance, 1 instance with --redis, 3 with --redis (1 run
+#                each; about 3 minutes)
 #
 # ALL_OUT (default bench/results/all-UTCDATE) holds one directory per campaign. Set
 # CAMPAIGNS to run a subset (the report covers whatever is there). Each section's command in
@@ -21,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ALL_OUT="${ALL_OUT:-$PWD/results/all-$(date -u +%Y%m%dT%H%M%SZ)}"
-CAMPAIGNS="${CAMPAIGNS:-echo idle idle-2core campaign-1m chat ot ot-hot history fsync recovery checkpoint}"
+CAMPAIGNS="${CAMPAIGNS:-echo idle idle-2core campaign-1m chat ot ot-hot history fsync recovery checkpoint cluster}"
 mkdir -p "$ALL_OUT"
 start=$(date +%s)
 
@@ -47,6 +50,7 @@ run history history.sh LIMITS="10 100 1000" CONNECTIONS="1 10 50" DURATION=5s
 run fsync fsync.sh MODES="always batch off" DOCS=100 EDITORS=10 HOT_EDITORS=100 RATE=20 REPEAT=1 DURATION=10s WARMUP=2s
 run recovery recovery.sh OPS=1000000
 run checkpoint checkpoint.sh REPEAT=3 DURATION=20s WARMUP=2s
+run cluster cluster.sh REPEAT=1 DURATION=10s WARMUP=2s
 
 printf '[all] campaigns done in %ss; writing RESULTS.md\n' "$(( $(date +%s) - start ))" >&2
 /usr/bin/python3 ./report.py "$ALL_OUT" --elapsed "$(( $(date +%s) - start ))" >../RESULTS.md

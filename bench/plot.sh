@@ -11,6 +11,7 @@
 #   fsync       DIR/latency.png is op→ack latency by percentile, one line per --fsync mode,
 #               one panel per workload (the step label without its -MODE)
 #   checkpoint  none (both steps have the same load)
+#   cluster     none (steps differ by configuration, not load: bench/cluster.py's tables)
 # Titles are two lines (TITLE, then what the plot shows) so that a long TITLE fits.
 # A PNG gnuplot fails on or leaves empty is removed and plot.sh exits 1: no empty image is
 # left for bench/report.py to embed. Needs gnuplot (Debian gnuplot-nox) and DIR/summary.dat
@@ -27,7 +28,7 @@ if [[ -z "$kind" ]]; then
     case "$campaign" in
         idle*) kind=rss ;;
         fsync) kind=modes ;;
-        checkpoint) kind=none ;;
+        checkpoint|cluster) kind=none ;;
         *) kind=latency ;;
     esac
 fi

@@ -21,6 +21,9 @@ import shutil
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster  # noqa: E402  (bench/cluster.py: the Scale-out tables)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLOTS = os.path.join(ROOT, "docs", "results")
 
@@ -37,7 +40,12 @@ ORDER = [
     ("fsync", "Durability modes: OT acks with --fsync always, batch, off"),
     ("recovery", "Recovery: start-up time with a 1,000,000-op log"),
     ("checkpoint", "Online checkpoints: what removing 64 MiB segments costs a core's connections"),
+    ("cluster", "Scale-out: instances sharing rooms through Redis, beside one instance"),
 ]
+
+# campaigns whose section is computed here from the reports rather than read from the
+# campaign's own RESULTS.md: directory -> function(dir) returning Markdown (no heading) or None
+GENERATORS = {"cluster": cluster.md}
 
 
 def reports(d):
@@ -199,9 +207,15 @@ PLOT_WHAT = {("fsync", "latency"): "op→ack latency by percentile, one line per
 def section(base, name, title, cmd, plots=PLOTS):
     d = os.path.join(base, name)
     md = os.path.join(d, "RESULTS.md")
-    if not os.path.exists(md):
+    if name in GENERATORS:
+        gen = GENERATORS[name](d) if os.path.isdir(d) else None
+        if gen is None:
+            return None
+        text = gen.strip().split("\n")
+    elif not os.path.exists(md):
         return None
-    text = open(md).read().strip().split("\n")
+    else:
+        text = open(md).read().strip().split("\n")
     # drop the campaign's own heading: ours says what and how
     if text and text[0].startswith("## "):
         text = text[1:]

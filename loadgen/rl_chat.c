@@ -159,6 +159,7 @@ static void on_chat(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg
         ch->unique_all++;
         if (measured) st->received++;
         rl_run_latency(r, m->sched, now);
+        if (from->target != c->target) rl_run_latency_cross(r, m->sched, now);
         break;
     case RL_SEQ_DUPLICATE:
         if (measured) st->duplicates++;
@@ -170,6 +171,7 @@ static void on_chat(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg
             st->received++;
         }
         rl_run_latency(r, m->sched, now);
+        if (from->target != c->target) rl_run_latency_cross(r, m->sched, now);
         break;
     }
     if (from == c) {
@@ -181,7 +183,7 @@ static void on_chat(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg
     }
 }
 
-static void on_cursor(struct rl_run *r, const struct rl_chatmsg *m, uint64_t now)
+static void on_cursor(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg *m, uint64_t now)
 {
     struct chat *ch = r->scd;
     if (!m->has_id) {
@@ -193,6 +195,8 @@ static void on_cursor(struct rl_run *r, const struct rl_chatmsg *m, uint64_t now
     ch->last_rx = now;
     if (rl_run_measured(r, m->sched)) r->st->received++;
     rl_run_latency(r, m->sched, now);
+    const struct rl_conn *from = rl_run_conn_by_gid(r, m->sender);
+    if (from && from->target != c->target) rl_run_latency_cross(r, m->sched, now);
 }
 
 static void chat_message(struct rl_run *r, struct rl_conn *c, uint8_t opcode, const uint8_t *d, size_t n)
@@ -205,7 +209,7 @@ static void chat_message(struct rl_run *r, struct rl_conn *c, uint8_t opcode, co
         if (c->sc_state == CS_JOINED) on_chat(r, c, &m, now);
         break;
     case RL_MSG_CURSOR:
-        on_cursor(r, &m, now);
+        on_cursor(r, c, &m, now);
         break;
     case RL_MSG_JOINED:
         if (c->sc_state == CS_JOINING) {

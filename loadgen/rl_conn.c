@@ -109,6 +109,8 @@ bool rl_conn_open(struct rl_run *r, struct rl_conn *c, uint64_t sched)
     c->link = RL_NIL;
     c->t_connect = sched;
     c->state = RL_C_CONNECTING;
+    c->target = (uint8_t)rl_run_target(r, c);
+    const struct rl_target *t = &r->o->targets[c->target];
 
     /* Sec-WebSocket-Key: base64 of 16 random bytes */
     uint8_t raw[16];
@@ -121,7 +123,7 @@ bool rl_conn_open(struct rl_run *r, struct rl_conn *c, uint64_t sched)
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: ringload\r\n\r\n",
-                     r->o->path, r->o->host, (unsigned)r->o->port, c->key);
+                     t->path, t->host, (unsigned)t->port, c->key);
     if (n < 0 || (size_t)n >= sizeof req || !obuf_reserve(&c->out, (size_t)n)) {
         c->state = RL_C_FREE;
         rl_run_error(r, RL_ERR_CONNECT);
@@ -130,6 +132,7 @@ bool rl_conn_open(struct rl_run *r, struct rl_conn *c, uint64_t sched)
     memcpy(c->out.p, req, (size_t)n);
     c->out.len = (uint32_t)n;
     r->st->connects_attempted++;
+    r->st->targets[c->target].attempted++;
     const struct sockaddr_in *src = r->nsrcs > 1 ? &r->srcs[(r->base + c->idx) % r->nsrcs] : NULL;
     int err = r->ops->connect(r, c, src);
     if (err) {
@@ -206,7 +209,10 @@ static void lost(struct rl_run *r, struct rl_conn *c, uint16_t code)
 {
     if (c->flags & RL_CF_OURS) return;
     rl_stats_close(r->st, code);
-    if (r->phase < RL_PH_CLOSE) rl_run_error(r, RL_ERR_DISCONNECT);
+    if (r->phase < RL_PH_CLOSE) {
+        rl_run_error(r, RL_ERR_DISCONNECT);
+        r->st->targets[c->target].lost++;
+    }
     c->flags |= RL_CF_OURS;                         /* count once */
 }
 
@@ -308,6 +314,7 @@ static void handshake_input(struct rl_run *r, struct rl_conn *c, uint8_t *data, 
     c->state = RL_C_OPEN;
     counted_open(r, c, true);
     r->st->connects_ok++;
+    r->st->targets[c->target].established++;
     uint64_t now = rl_now_ns();
     if (r->phase < RL_PH_RUN || rl_run_measured(r, c->t_connect))     /* churn: measured window only */
         rl_hist_record(&r->st->connect, now > c->t_connect ? now - c->t_connect : 0);

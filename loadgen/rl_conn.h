@@ -51,6 +51,7 @@ struct rl_conn {
     uint16_t flags;               /* enum rl_conn_flag */
     uint16_t member;              /* index in its room */
     uint16_t hs_len;
+    uint8_t target;               /* index into o->targets: the instance it connects to */
     int fd;                       /* epoll engine */
     uint32_t room;                /* index in r->rooms, RL_NIL if none */
     uint32_t link;                /* dirty list */

@@ -22,7 +22,7 @@ struct rl_engine_ops {
     /* Sets up for r->nconns connections; r->eng is the engine's own state. Returns 0 or -errno. */
     int (*init)(struct rl_run *r);
     void (*fini)(struct rl_run *r);
-    /* Starts a TCP connect to r->dst from `src` (NULL: any). Returns 0 or -errno (nothing to
+    /* Starts a TCP connect to r->dst[c->target] from `src` (NULL: any). Returns 0 or -errno (nothing to
      * undo then). Completion: rl_conn_on_connected(). */
     int (*connect)(struct rl_run *r, struct rl_conn *c, const struct sockaddr_in *src);
     /* c->out holds bytes: send them (now or when the socket allows). */

@@ -71,7 +71,7 @@ static int e_connect(struct rl_run *r, struct rl_conn *c, const struct sockaddr_
             return err;
         }
     }
-    if (connect(fd, (const struct sockaddr *)&r->dst, sizeof r->dst) && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&r->dst[c->target], sizeof r->dst[c->target]) && errno != EINPROGRESS) {
         int err = -errno;
         close(fd);
         return err;

@@ -5,6 +5,7 @@
 #include "rl_opts.h"
 
 #include "config.h"
+#include "rl_stats.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -13,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(RL_MAX_TARGETS <= RL_STATS_TARGETS, "rl_stats counts per target");
+
 #ifndef RINGLOAD_VERSION
 #define RINGLOAD_VERSION "1"
 #endif
 
 enum opt_type { T_U32, T_U64, T_DURATION, T_SIZE, T_STRING, T_RATE, T_DOUBLE, T_SCENARIO, T_ENGINE,
-                T_FLAG, T_PRESET, T_PAYLOAD };
+                T_FLAG, T_PRESET, T_PAYLOAD, T_PIDS };
 
 struct opt {
     const char *flag;
@@ -31,7 +34,7 @@ struct opt {
 
 #define F(field) offsetof(struct rl_opts, field), sizeof(((struct rl_opts *)0)->field)
 static const struct opt options[] = {
-    { "url", T_STRING, F(url), 0, 0, "ws://127.0.0.1:8080/echo (echo) or /ws", "WebSocket URL to load (loopback only: 127.x.x.x or localhost)" },
+    { "url", T_STRING, F(url), 0, 0, "ws://127.0.0.1:8080/echo (echo) or /ws", "WebSocket URL to load (loopback only: 127.x.x.x or localhost), or a comma-separated list of up to 16 (server instances sharing rooms): connections are spread over them, each room's members over every instance" },
     { "scenario", T_SCENARIO, F(scenario), 0, 0, "echo", "idle | echo | chat | cursor | ot | churn" },
     { "preset", T_PRESET, F(preset), 0, 0, "", "campaign-1m: chat, 10,000 connections in rooms of 100, 1,000,000 messages/hour, 120s" },
     { "conns", T_U32, F(conns), 1, 10000000, "per scenario", "connections (churn: connections open at once)" },
@@ -60,7 +63,7 @@ static const struct opt options[] = {
     { "spectrum", T_STRING, F(spectrum_path), 0, 0, "", "write the latency percentile spectrum (gnuplot-ready) to FILE" },
     { "acked-log", T_STRING, F(acked_log), 0, 0, "", "ot: append one JSON line per ack and per op received, as it is read (room, rev, author, op; acks also the base and the op as sent) to FILE (truncated at start); see docs/ringload.md" },
     { "slo", T_STRING, F(slo), 0, 0, "", "thresholds, e.g. 'p95<50ms,p99.9<200ms,loss<0.01%,errors=0'; exit 1 if one fails" },
-    { "server-pid", T_U32, F(server_pid), 1, 4194304, "", "sample this process's CPU and RSS during the run" },
+    { "server-pid", T_PIDS, F(server_pids), 1, 4194304, "", "sample this process's CPU and RSS during the run; a comma-separated list (up to 32: several instances, a Redis) is sampled as one, CPU and RSS summed, CPU also per process" },
     { "quiet", T_FLAG, F(quiet), 0, 0, "", "no per-second progress line" },
 };
 #undef F
@@ -82,7 +85,7 @@ void rl_opts_usage(FILE *out)
 {
     fprintf(out,
             "ringload: open-loop WebSocket load generator for ringroom (loopback only)\n\n"
-            "usage: ringload [--scenario S] [--url ws://127.0.0.1:PORT/PATH] [flags]\n\n");
+            "usage: ringload [--scenario S] [--url ws://127.0.0.1:PORT/PATH[,ws://...]] [flags]\n\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &options[i];
         char left[64];
@@ -98,6 +101,7 @@ void rl_opts_usage(FILE *out)
         case T_ENGINE: hint = " NAME"; break;
         case T_PRESET: hint = " NAME"; break;
         case T_PAYLOAD: hint = " KIND"; break;
+        case T_PIDS: hint = " PID[,PID...]"; break;
         case T_FLAG: break;
         }
         snprintf(left, sizeof left, "--%s%s", o->flag, hint);
@@ -240,6 +244,31 @@ static bool set_value(struct rl_opts *o, const struct opt *op, const char *val, 
     case T_FLAG:
         *(bool *)base = true;
         return true;
+    case T_PIDS: {
+        uint32_t n = 0;
+        for (const char *p = val;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char num[24];
+            uint64_t v = 0;
+            bool good = len > 0 && len < sizeof num;
+            if (good) {
+                memcpy(num, p, len);
+                num[len] = '\0';
+                good = parse_u64(num, &v) && v >= op->min && v <= op->max;
+            }
+            if (!good || n >= RL_MAX_SERVER_PIDS) {
+                snprintf(err, errlen, "--%s: expected up to %u comma-separated process ids from %llu to %llu, got '%s'",
+                         op->flag, RL_MAX_SERVER_PIDS, (unsigned long long)op->min, (unsigned long long)op->max, val);
+                return false;
+            }
+            o->server_pids[n++] = (int)v;
+            if (!comma) break;
+            p = comma + 1;
+        }
+        o->nserver_pids = n;
+        return true;
+    }
     case T_PRESET:
         return true;              /* applied in the first pass */
     }
@@ -286,12 +315,18 @@ static void defaults(struct rl_opts *o)
     o->seed = 1;
 }
 
-/* ws://HOST:PORT/PATH with HOST a loopback IPv4 address or localhost. */
-static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
+/* ws://HOST:PORT/PATH with HOST a loopback IPv4 address or localhost: one entry of --url. */
+static bool parse_url(const char *u0, size_t ulen, struct rl_target *t, char *err, size_t errlen)
 {
-    const char *u = o->url;
+    if (ulen >= sizeof t->url) {
+        snprintf(err, errlen, "--url: an entry is longer than %zu bytes", sizeof t->url - 1);
+        return false;
+    }
+    memcpy(t->url, u0, ulen);
+    t->url[ulen] = '\0';
+    const char *u = t->url;
     if (strncmp(u, "ws://", 5)) {
-        snprintf(err, errlen, "--url: expected ws://HOST:PORT/PATH (wss is not supported), got '%s'", u);
+        snprintf(err, errlen, "--url: expected ws://HOST:PORT/PATH (wss is not supported), got '%s'", t->url);
         return false;
     }
     u += 5;
@@ -299,7 +334,7 @@ static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
     size_t hp_len = slash ? (size_t)(slash - u) : strlen(u);
     char hp[128];
     if (hp_len == 0 || hp_len >= sizeof hp) {
-        snprintf(err, errlen, "--url: missing or too long host in '%s'", o->url);
+        snprintf(err, errlen, "--url: missing or too long host in '%s'", t->url);
         return false;
     }
     memcpy(hp, u, hp_len);
@@ -308,7 +343,7 @@ static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
     uint16_t port = 80;
     if (strchr(hp, ':')) {
         if (!config_parse_hostport(hp, host, sizeof host, &port) || port == 0) {
-            snprintf(err, errlen, "--url: bad HOST:PORT '%s'", hp);
+            snprintf(err, errlen, "--url: bad HOST:PORT '%s' in '%s'", hp, t->url);
             return false;
         }
     } else {
@@ -320,10 +355,56 @@ static bool parse_url(struct rl_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "--url: ringload loads loopback servers only (127.x.x.x or localhost), got '%s'", host);
         return false;
     }
-    snprintf(o->host, sizeof o->host, "%.*s", (int)sizeof o->host - 1, host);
-    o->port = port;
-    snprintf(o->path, sizeof o->path, "%s", slash ? slash : "/");
+    if (slash && strlen(slash) >= sizeof t->path) {
+        snprintf(err, errlen, "--url: path longer than %zu bytes in '%s'", sizeof t->path - 1, t->url);
+        return false;
+    }
+    for (const char *q = slash; q && *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+            snprintf(err, errlen, "--url: a blank or control character in the path of '%s' (separate URLs with commas)", t->url);
+            return false;
+        }
+    snprintf(t->host, sizeof t->host, "%.*s", (int)sizeof t->host - 1, host);
+    t->port = port;
+    snprintf(t->path, sizeof t->path, "%s", slash ? slash : "/");
     return true;
+}
+
+bool rl_opts_parse_urls(const char *list, struct rl_target *out, uint32_t max, uint32_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    const char *p = list;
+    for (uint32_t k = 1;; k++) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        if (a == b) {
+            if (!comma && k == 1) snprintf(err, errlen, "--url: empty");
+            else snprintf(err, errlen, "--url: entry %u of the list is empty", k);
+            return false;
+        }
+        if (*n >= max) {
+            snprintf(err, errlen, "--url: more than %u URLs", max);
+            return false;
+        }
+        if (!parse_url(a, (size_t)(b - a), &out[*n], err, errlen)) return false;
+        (*n)++;
+        if (!comma) return true;
+        p = comma + 1;
+    }
+}
+
+uint32_t rl_opts_target_of(const struct rl_opts *o, uint64_t gid)
+{
+    if (o->ntargets <= 1) return 0;
+    bool rooms = o->scenario == RL_SC_CHAT || o->scenario == RL_SC_CURSOR || o->scenario == RL_SC_OT;
+    if (rooms && o->room_size) {
+        uint64_t room = gid / o->room_size, member = gid % o->room_size;
+        return (uint32_t)((room + member) % o->ntargets);
+    }
+    return (uint32_t)(gid % o->ntargets);
 }
 
 uint64_t rl_opts_senders(const struct rl_opts *o)
@@ -354,7 +435,7 @@ static int finish(struct rl_opts *o, char *err, size_t errlen)
     if (!o->url[0]) {
         snprintf(o->url, sizeof o->url, "ws://127.0.0.1:8080%s", sc == RL_SC_ECHO ? "/echo" : "/ws");
     }
-    if (!parse_url(o, err, errlen)) return RL_OPTS_ERROR;
+    if (!rl_opts_parse_urls(o->url, o->targets, RL_MAX_TARGETS, &o->ntargets, err, errlen)) return RL_OPTS_ERROR;
     bool rooms_scn = sc == RL_SC_CHAT || sc == RL_SC_CURSOR || sc == RL_SC_OT || sc == RL_SC_CHURN;
     if (!o->conns) {
         static const uint32_t def_conns[RL_SC_COUNT] = { 10, 1000, 100, 100, 20, 10 };

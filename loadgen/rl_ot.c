@@ -451,8 +451,10 @@ static void on_ack(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg 
     }
 }
 
-/* The scheduled time of the op `from` made revision `rev`, if `from` is one of ours. */
-static bool sched_of(struct rl_run *r, const struct rl_conn *c, const struct rl_chatmsg *m, int64_t rev, uint64_t *sched)
+/* The scheduled time of the op `from` made revision `rev`, and its author's connection, if
+ * `from` is one of ours. */
+static bool sched_of(struct rl_run *r, const struct rl_conn *c, const struct rl_chatmsg *m, int64_t rev, uint64_t *sched,
+                     const struct rl_conn **author)
 {
     struct ots *s = r->scd;
     if (m->from_tok < 0 || !json_is_string(&m->doc, m->from_tok)) return false;
@@ -463,6 +465,7 @@ static bool sched_of(struct rl_run *r, const struct rl_conn *c, const struct rl_
         struct rl_conn *p = &r->conns[rm->first + i];
         if (p == c || strlen(p->self) != fl || memcmp(p->self, from, fl)) continue;
         struct otc *po = &s->c[p->idx];
+        *author = p;
         for (uint32_t k = 0; k < ACK_RING; k++)
             if (po->ring[k].rev == rev && po->ring[k].sched) {
                 *sched = po->ring[k].sched;
@@ -508,10 +511,12 @@ static void on_op(struct rl_run *r, struct rl_conn *c, const struct rl_chatmsg *
     ot_text_swap(&o->doc, &s->tmp);
     r->st->ot_remote_ops++;
     uint64_t sched;
-    if (sched_of(r, c, m, m->rev, &sched)) {
+    const struct rl_conn *author = NULL;
+    if (sched_of(r, c, m, m->rev, &sched, &author)) {
         s->applied_all++;
         if (rl_run_measured(r, sched)) r->st->received++;
         rl_run_latency(r, sched, now);
+        if (author->target != c->target) rl_run_latency_cross(r, sched, now);
     } else {
         r->st->other_msgs++;           /* an editor that is not ours */
     }
@@ -548,58 +553,130 @@ static bool ot_drained(struct rl_run *r)
 
 /* ---- convergence ---- */
 
-static int check_room(struct rl_run *r, struct rl_room *rm)
+/* One instance's copy of a document (GET /rooms/<room> there). */
+struct server_doc {
+    int status;                   /* HTTP status, or -errno (-EPROTO: not the JSON expected) */
+    int64_t rev;
+    char *doc;                    /* owned */
+    size_t len;
+};
+
+static void fetch_doc(struct rl_run *r, uint32_t t, const char *path, struct server_doc *out)
 {
     struct ots *s = r->scd;
-    char path[96], host[96], name[64];
-    snprintf(name, sizeof name, "%s%" PRIu32, r->o->room_prefix, rm->global);
-    snprintf(path, sizeof path, "/rooms/%s", name);
-    snprintf(host, sizeof host, "%s:%u", r->o->host, (unsigned)r->o->port);
+    const struct rl_target *tg = &r->o->targets[t];
+    char host[96];
+    snprintf(host, sizeof host, "%s:%u", tg->host, (unsigned)tg->port);
     char *body = NULL;
     size_t blen = 0;
-    int status = rl_http_get(&r->dst, host, path, 5000, &body, &blen);
-    r->st->ot_docs++;
-    int bad = 0;
-    const char *doc = NULL;
-    size_t dlen = 0;
-    int64_t rev = -1;
-    json_doc d;
-    jsmntok_t *toks = NULL;
-    int ntoks = 64;
-    if (status == 200) {
-        int rc;
+    *out = (struct server_doc){ .status = rl_http_get(&r->dst[t], host, path, 5000, &body, &blen), .rev = -1 };
+    if (out->status == 200) {
+        json_doc d;
+        jsmntok_t *toks = NULL;
+        int ntoks = 64, rc = JSON_EINVAL;
         do {
             ntoks *= 4;
-            jsmntok_t *t = realloc(toks, (size_t)ntoks * sizeof *t);
-            if (!t) break;
-            toks = t;
+            jsmntok_t *tk = realloc(toks, (size_t)ntoks * sizeof *tk);
+            if (!tk) break;
+            toks = tk;
         } while ((rc = json_parse(&d, body, blen, toks, ntoks)) == JSON_ETOOMANY && ntoks < (1 << 22));
         int dt = -1, rt = -1;
         if (toks && rc == JSON_OK && json_is_object(&d, 0)) {
             dt = json_obj_get(&d, 0, "doc");
             rt = json_obj_get(&d, 0, "rev");
         }
-        if (dt < 0 || rt < 0 || !json_get_int64(&d, rt, &rev) || !get_string(s, &d, dt, &doc, &dlen)) status = -EPROTO;
+        const char *doc;
+        size_t dlen;
+        if (dt < 0 || rt < 0 || !json_get_int64(&d, rt, &out->rev) || !get_string(s, &d, dt, &doc, &dlen)) {
+            out->status = -EPROTO;
+        } else if (!(out->doc = malloc(dlen + 1))) {
+            out->status = -ENOMEM;
+        } else {
+            memcpy(out->doc, doc, dlen);
+            out->len = dlen;
+        }
+        free(toks);
     }
-    if (status != 200) {
-        fprintf(stderr, "ringload: ot: GET %s: %s %d\n", path, status < 0 ? strerror(-status) : "HTTP", status);
-        bad = 1;
-    }
-    for (uint32_t i = 0; !bad && i < rm->size; i++) {
-        struct rl_conn *c = &r->conns[rm->first + i];
-        if (c->sc_state == OS_NONE || c->sc_state == OS_JOINING) continue;
-        struct otc *o = &s->c[c->idx];
-        bool same = c->sc_state == OS_JOINED && !o->has_out && !o->has_buf && o->rev == rev && o->doc.bytes == dlen &&
-                    !memcmp(o->doc.utf8, doc, dlen);
-        if (same) continue;
-        bad = 1;
-        if (s->mismatches_reported++ < MAX_REPORTED_MISMATCHES)
-            fprintf(stderr, "ringload: ot: room %s: connection %" PRIu32 " (%s) has rev %" PRId64 ", %zu bytes%s%s; "
-                    "the server has rev %" PRId64 ", %zu bytes\n", name, rl_run_gid(r, c), c->self, o->rev, o->doc.bytes,
-                    o->has_out ? ", an op in flight" : "", c->sc_state == OS_BROKEN ? ", broken" : "", rev, dlen);
-    }
-    free(toks);
     free(body);
+}
+
+static bool same_doc(const struct server_doc *a, const struct server_doc *b)
+{
+    return a->rev == b->rev && a->len == b->len && !memcmp(a->doc, b->doc, a->len);
+}
+
+/* "the server" with one instance, "instance 1 (ws://...)" with several. */
+static const char *instance_name(const struct rl_run *r, uint32_t t, char *buf, size_t cap)
+{
+    if (r->o->ntargets <= 1) return "the server";
+    snprintf(buf, cap, "instance %u (%s)", t, r->o->targets[t].url);
+    return buf;
+}
+
+/* The room's document on every instance (GET /rooms/<room>) must equal every editor's, and
+ * the instances' copies each other's. Counted per instance: converged, mismatched (or not
+ * fetched), or not held (404 where none of the room's editors is connected: an instance
+ * need not hold a room nobody on it joined). */
+static int check_room(struct rl_run *r, struct rl_room *rm)
+{
+    struct ots *s = r->scd;
+    const struct rl_opts *ro = r->o;
+    uint32_t nt = ro->ntargets;
+    char path[96], name[64], in[320];
+    snprintf(name, sizeof name, "%s%" PRIu32, ro->room_prefix, rm->global);
+    snprintf(path, sizeof path, "/rooms/%s", name);
+    r->st->ot_docs++;
+    uint32_t members_on[RL_MAX_TARGETS] = { 0 };
+    for (uint32_t i = 0; i < rm->size; i++) members_on[r->conns[rm->first + i].target]++;
+    struct server_doc sd[RL_MAX_TARGETS];
+    int ref = -1;                 /* the first instance whose copy was fetched */
+    int bad = 0;
+    for (uint32_t t = 0; t < nt; t++) {
+        fetch_doc(r, t, path, &sd[t]);
+        struct rl_target_stats *ts = &r->st->targets[t];
+        if (sd[t].status == 404 && nt > 1 && !members_on[t]) {
+            ts->ot_not_held++;
+            continue;
+        }
+        int bad_t = 0;
+        if (sd[t].status != 200) {
+            fprintf(stderr, "ringload: ot: GET %s from %s: %s %d\n", path, instance_name(r, t, in, sizeof in),
+                    sd[t].status < 0 ? strerror(-sd[t].status) : "HTTP", sd[t].status);
+            bad_t = 1;
+        } else if (ref < 0) {
+            ref = (int)t;
+        } else if (!same_doc(&sd[t], &sd[ref])) {
+            bad_t = 1;
+            if (s->mismatches_reported++ < MAX_REPORTED_MISMATCHES) {
+                char in2[320];
+                fprintf(stderr, "ringload: ot: room %s: %s has rev %" PRId64 ", %zu bytes; %s has rev %" PRId64
+                        ", %zu bytes\n", name, instance_name(r, t, in, sizeof in), sd[t].rev, sd[t].len,
+                        instance_name(r, (uint32_t)ref, in2, sizeof in2), sd[ref].rev, sd[ref].len);
+            }
+        }
+        for (uint32_t i = 0; !bad_t && i < rm->size; i++) {
+            struct rl_conn *c = &r->conns[rm->first + i];
+            if (c->sc_state == OS_NONE || c->sc_state == OS_JOINING) continue;
+            struct otc *o = &s->c[c->idx];
+            bool same = c->sc_state == OS_JOINED && !o->has_out && !o->has_buf && o->rev == sd[t].rev &&
+                        o->doc.bytes == sd[t].len && !memcmp(o->doc.utf8, sd[t].doc, sd[t].len);
+            if (same) continue;
+            bad_t = 1;
+            if (s->mismatches_reported++ < MAX_REPORTED_MISMATCHES) {
+                char on[48] = "";
+                if (nt > 1) snprintf(on, sizeof on, " on instance %u", c->target);
+                fprintf(stderr, "ringload: ot: room %s: connection %" PRIu32 " (%s)%s has rev %" PRId64 ", %zu bytes%s%s; "
+                        "%s has rev %" PRId64 ", %zu bytes\n", name, rl_run_gid(r, c), c->self, on, o->rev, o->doc.bytes,
+                        o->has_out ? ", an op in flight" : "", c->sc_state == OS_BROKEN ? ", broken" : "",
+                        instance_name(r, t, in, sizeof in), sd[t].rev, sd[t].len);
+            }
+        }
+        if (bad_t) ts->ot_mismatches++;
+        else ts->ot_docs_ok++;
+        bad |= bad_t;
+    }
+    if (ref < 0) bad = 1;         /* no instance has it */
+    for (uint32_t t = 0; t < nt; t++) free(sd[t].doc);
     if (bad) r->st->ot_mismatches++;
     else r->st->ot_docs_ok++;
     return bad;

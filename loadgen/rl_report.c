@@ -32,6 +32,7 @@ void rl_report_build(struct rl_report *rep, const struct rl_opts *o, const struc
     rl_hist_summarize(&st->ack, &rep->ack);
     rl_hist_summarize(&st->connect, &rep->connect);
     rl_hist_summarize(&st->slip, &rep->slip);
+    rl_hist_summarize(&st->lat_cross, &rep->lat_cross);
     rep->closed_loop = o->closed_loop;
     rep->has_loss = o->scenario == RL_SC_ECHO || o->scenario == RL_SC_CHAT || o->scenario == RL_SC_OT ||
                     o->scenario == RL_SC_CHURN;
@@ -193,6 +194,9 @@ int rl_report_json(const struct rl_report *rep, const char *path)
     }
     if (rep->has_ack) hist_obj(&w, "ack_latency_us", &rep->ack, &f);
     else kv_null(&w, "ack_latency_us", &f);
+    if (o->ntargets > 1 && !rep->closed_loop && o->scenario != RL_SC_IDLE && o->scenario != RL_SC_ECHO)
+        hist_obj(&w, "latency_cross_instance_us", &rep->lat_cross, &f);
+    else kv_null(&w, "latency_cross_instance_us", &f);
     hist_obj(&w, "connect_latency_us", &rep->connect, &f);
     kv_d(&w, "rx_per_s", rep->rx_per_s, &f);
     kv_d(&w, "tx_per_s", rep->tx_per_s, &f);
@@ -231,6 +235,31 @@ int rl_report_json(const struct rl_report *rep, const char *path)
         kv_u(&w, "source_ips", o->source_ips, &g);
         jw_char(&w, '}');
     }
+    key(&w, "instances", &f);
+    jw_char(&w, '[');
+    for (uint32_t t = 0; t < o->ntargets; t++) {
+        const struct rl_target_stats *ts = &st->targets[t];
+        bool g = true;
+        if (t) jw_char(&w, ',');
+        jw_char(&w, '{');
+        kv_s(&w, "url", o->targets[t].url, &g);
+        kv_u(&w, "attempted", ts->attempted, &g);
+        kv_u(&w, "established", ts->established, &g);
+        kv_u(&w, "lost", ts->lost, &g);
+        if (o->scenario == RL_SC_OT) {
+            key(&w, "ot", &g);
+            bool h = true;
+            jw_char(&w, '{');
+            kv_u(&w, "documents_converged", ts->ot_docs_ok, &h);
+            kv_u(&w, "mismatches", ts->ot_mismatches, &h);
+            kv_u(&w, "not_held", ts->ot_not_held, &h);
+            jw_char(&w, '}');
+        } else {
+            kv_null(&w, "ot", &g);
+        }
+        jw_char(&w, '}');
+    }
+    jw_char(&w, ']');
     key(&w, "errors", &f);
     {
         bool g = true;
@@ -264,6 +293,20 @@ int rl_report_json(const struct rl_report *rep, const char *path)
         bool g = true;
         jw_char(&w, '{');
         kv_u(&w, "pid", (uint64_t)srv->pid, &g);
+        key(&w, "pids", &g);
+        jw_char(&w, '[');
+        for (uint32_t i = 0; i < srv->npids; i++) {
+            if (i) jw_char(&w, ',');
+            jw_uint(&w, (uint64_t)srv->pids[i]);
+        }
+        jw_char(&w, ']');
+        key(&w, "cpu_s_by_pid", &g);
+        jw_char(&w, '[');
+        for (uint32_t i = 0; i < srv->npids; i++) {
+            if (i) jw_char(&w, ',');
+            num(&w, (double)srv->cpu_ns_by_pid[i] / 1e9);
+        }
+        jw_char(&w, ']');
         kv_d(&w, "cpu_s", (double)srv->cpu_ns_measured / 1e9, &g);
         kv_d(&w, "cpu_util", rep->server_cpu_util, &g);
         kv_d(&w, "cpu_us_per_sent", rep->server_cpu_us_per_sent, &g);
@@ -418,6 +461,9 @@ void rl_report_human(const struct rl_report *rep, FILE *out)
                             : "Latency (delivery, from the scheduled send time)";
         hist_block(out, title, &rep->lat);
         if (rep->has_ack) hist_block(out, "Ack latency (edit scheduled -> acknowledged)", &rep->ack);
+        if (o->ntargets > 1 && !rep->closed_loop && o->scenario != RL_SC_ECHO)
+            hist_block(out, "Cross-instance latency (the deliveries above whose sender used another instance)",
+                       &rep->lat_cross);
     }
     hist_block(out, "Connect latency (scheduled connect -> WebSocket open)", &rep->connect);
     if (o->spectrum_path[0]) fprintf(out, "  Detailed percentile spectrum: %s\n", o->spectrum_path);
@@ -436,6 +482,19 @@ void rl_report_human(const struct rl_report *rep, FILE *out)
     }
     fprintf(out, "  Connections: %" PRIu64 " established of %" PRIu64 " attempted, peak %" PRIu64 " open\n",
             st->connects_ok, st->connects_attempted, st->conns_peak);
+    if (o->ntargets > 1) {
+        fprintf(out, "  Instances (%u):\n", o->ntargets);
+        for (uint32_t t = 0; t < o->ntargets; t++) {
+            const struct rl_target_stats *ts = &st->targets[t];
+            fprintf(out, "    [%u] %s: %" PRIu64 " established of %" PRIu64 ", %" PRIu64 " lost", t, o->targets[t].url,
+                    ts->established, ts->attempted, ts->lost);
+            if (o->scenario == RL_SC_OT)
+                fprintf(out, "; OT: %" PRIu64 " documents as every editor has them, %" PRIu64 " mismatched%s, %" PRIu64
+                        " not held", ts->ot_docs_ok, ts->ot_mismatches, ts->ot_mismatches ? " -- MISMATCH" : "",
+                        ts->ot_not_held);
+            fputc('\n', out);
+        }
+    }
     uint64_t errs = rl_stats_error_total(st);
     fprintf(out, "  Errors: %" PRIu64, errs);
     for (int i = 0; i < RL_ERR_COUNT; i++)
@@ -457,14 +516,23 @@ void rl_report_human(const struct rl_report *rep, FILE *out)
                 st->ot_mismatches ? " -- MISMATCH" : "");
     const struct rl_server_obs *srv = rep->srv;
     if (srv && srv->pid) {
+        char more[64] = "";
+        if (srv->npids > 1) snprintf(more, sizeof more, " and %u more (summed)", srv->npids - 1);
         if (!srv->ok)
-            fprintf(out, "  Server pid %d: could not be sampled\n", srv->pid);
+            fprintf(out, "  Server pid %d%s: could not be sampled\n", srv->pid, more);
         else
-            fprintf(out, "  Server pid %d: CPU %.1f%% of a core, %.2fus per sent / %.2fus per received message; "
+            fprintf(out, "  Server pid %d%s: CPU %.1f%% of a core, %.2fus per sent / %.2fus per received message; "
                     "RSS %.1f MiB before, %.1f MiB ready (%.0f B/conn), peak %.1f MiB, avg %.1f MiB\n",
-                    srv->pid, rep->server_cpu_util * 100, rep->server_cpu_us_per_sent, rep->server_cpu_us_per_received,
+                    srv->pid, more, rep->server_cpu_util * 100, rep->server_cpu_us_per_sent, rep->server_cpu_us_per_received,
                     srv->rss_kb_before / 1024.0, srv->rss_kb_ready / 1024.0, rep->server_rss_bytes_per_conn,
                     srv->rss_kb_peak / 1024.0, srv->rss_kb_avg / 1024.0);
+        if (srv->ok && srv->npids > 1) {
+            fprintf(out, "    CPU by process:");
+            for (uint32_t i = 0; i < srv->npids; i++)
+                fprintf(out, " %d %.1f%%", srv->pids[i],
+                        rep->measured_s > 0 ? (double)srv->cpu_ns_by_pid[i] / (rep->measured_s * 1e9) * 100 : 0.0);
+            fputc('\n', out);
+        }
     }
     fprintf(out, "  ringload: CPU %.1f%% of a core, %.2fus per message sent or received\n", rep->client_cpu_util * 100,
             rep->client_cpu_us_per_msg);

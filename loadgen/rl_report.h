@@ -24,6 +24,7 @@ struct rl_report {
     const struct rl_stats *st;
     const struct rl_server_obs *srv;
     rl_hist_summary lat, ack, connect, slip;
+    rl_hist_summary lat_cross;    /* deliveries across instances (several --url entries) */
     bool closed_loop;
     bool has_loss;
     bool has_ack;

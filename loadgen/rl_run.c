@@ -62,6 +62,22 @@ void rl_run_latency(struct rl_run *r, uint64_t sched, uint64_t now)
     if (rl_run_measured(r, sched)) rl_hist_record(&r->st->lat, v);
 }
 
+void rl_run_latency_cross(struct rl_run *r, uint64_t sched, uint64_t now)
+{
+    if (rl_run_measured(r, sched)) rl_hist_record(&r->st->lat_cross, now > sched ? now - sched : 0);
+}
+
+uint32_t rl_run_target(const struct rl_run *r, const struct rl_conn *c)
+{
+    const struct rl_opts *o = r->o;
+    if (o->ntargets <= 1) return 0;
+    if (o->scenario == RL_SC_CHURN) {
+        uint64_t room = c->room != RL_NIL ? c->room : 0, cycle = r->nrooms ? r->k / r->nrooms : r->k;
+        return (uint32_t)((room + cycle) % o->ntargets);
+    }
+    return rl_opts_target_of(o, rl_run_gid(r, c));
+}
+
 void rl_run_sent(struct rl_run *r, uint64_t sched, size_t bytes)
 {
     (void)bytes;
@@ -404,9 +420,11 @@ int rl_run_main(const struct rl_opts *o, struct rl_stats *st, struct rl_shared *
     /* timer slack: the default 50 us would add itself to every scheduled send */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
-    r->dst.sin_family = AF_INET;
-    r->dst.sin_port = htons(o->port);
-    if (inet_pton(AF_INET, o->host, &r->dst.sin_addr) != 1) rc = -EINVAL;
+    for (uint32_t t = 0; t < o->ntargets && t < RL_MAX_TARGETS; t++) {
+        r->dst[t].sin_family = AF_INET;
+        r->dst[t].sin_port = htons(o->targets[t].port);
+        if (inet_pton(AF_INET, o->targets[t].host, &r->dst[t].sin_addr) != 1) rc = -EINVAL;
+    }
     if (!rc && o->source_ips > 1) {
         r->nsrcs = o->source_ips;
         r->srcs = calloc(r->nsrcs, sizeof *r->srcs);

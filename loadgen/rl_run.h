@@ -44,7 +44,7 @@ struct rl_run {
     const struct rl_engine_ops *ops;
     void *eng;
     void *scd;                    /* scenario state for the whole run */
-    struct sockaddr_in dst;
+    struct sockaddr_in dst[RL_MAX_TARGETS];    /* one per --url entry (o->ntargets) */
     struct sockaddr_in *srcs;     /* source addresses, NULL = kernel's choice */
     uint32_t nsrcs;
 
@@ -108,6 +108,13 @@ static inline bool rl_run_measured(const struct rl_run *r, uint64_t sched)
 }
 /* Records a delivery latency (all: into the progress window; measured: into st->lat). */
 void rl_run_latency(struct rl_run *r, uint64_t sched, uint64_t now);
+/* The same delivery came from a sender connected to another instance than the receiver
+ * (--url list): also recorded as cross-instance (st->lat_cross, measured window only). */
+void rl_run_latency_cross(struct rl_run *r, uint64_t sched, uint64_t now);
+/* The instance (index into o->targets) connection c connects to: rl_opts_target_of() for its
+ * global id, or for churn (a cycle per tick) the cycle's room + k / rooms, so consecutive
+ * visitors of a room use consecutive instances. */
+uint32_t rl_run_target(const struct rl_run *r, const struct rl_conn *c);
 /* Records the slip of a send scheduled at `sched` happening now. */
 void rl_run_sent(struct rl_run *r, uint64_t sched, size_t bytes);
 /* Global id of a connection, and back (RL_NIL if not ours). */

@@ -19,6 +19,7 @@ void rl_stats_init(struct rl_stats *s)
     rl_hist_reset(&s->ack);
     rl_hist_reset(&s->connect);
     rl_hist_reset(&s->slip);
+    rl_hist_reset(&s->lat_cross);
 }
 
 void rl_stats_close(struct rl_stats *s, uint16_t code)
@@ -62,6 +63,16 @@ void rl_stats_merge(struct rl_stats *d, const struct rl_stats *s)
     ADD(ot_edits); ADD(ot_edits_acked); ADD(ot_ops); ADD(ot_acks); ADD(ot_remote_ops); ADD(ot_docs); ADD(ot_docs_ok); ADD(ot_mismatches);
     ADD(client_cpu_ns);
 #undef ADD
+    for (int i = 0; i < RL_STATS_TARGETS; i++) {
+        struct rl_target_stats *dt = &d->targets[i];
+        const struct rl_target_stats *t = &s->targets[i];
+        dt->attempted += t->attempted;
+        dt->established += t->established;
+        dt->lost += t->lost;
+        dt->ot_docs_ok += t->ot_docs_ok;
+        dt->ot_mismatches += t->ot_mismatches;
+        dt->ot_not_held += t->ot_not_held;
+    }
     for (int i = 0; i < RL_ERR_COUNT; i++) d->errors[i] += s->errors[i];
     for (int i = 0; i < RL_CLOSE_SLOTS; i++) d->closes[i] += s->closes[i];
     for (int i = 0; i < RL_SERVER_ERR_SLOTS && s->server_errors[i].n; i++) {
@@ -79,4 +90,5 @@ void rl_stats_merge(struct rl_stats *d, const struct rl_stats *s)
     rl_hist_merge(&d->ack, &s->ack);
     rl_hist_merge(&d->connect, &s->connect);
     rl_hist_merge(&d->slip, &s->slip);
+    rl_hist_merge(&d->lat_cross, &s->lat_cross);
 }

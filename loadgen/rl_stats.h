@@ -29,9 +29,19 @@ enum rl_err {
 };
 
 #define RL_CLOSE_SLOTS 14
+#define RL_STATS_TARGETS 16        /* >= RL_MAX_TARGETS (rl_opts.h) */
 #define RL_SERVER_ERR_SLOTS 16
 
 struct rl_server_err { char code[32]; uint64_t n; };
+
+/* Per server instance (--url list entry), whole run. */
+struct rl_target_stats {
+    uint64_t attempted, established;
+    uint64_t lost;                 /* connections closed or dropped by the server during the run */
+    uint64_t ot_docs_ok;           /* ot: documents whose GET /rooms/<room> here equals every editor's */
+    uint64_t ot_mismatches;        /* ot: documents that differ here, or could not be fetched */
+    uint64_t ot_not_held;          /* ot: 404 here for a document none of whose editors is here */
+};
 
 struct rl_stats {
     /* connections */
@@ -56,11 +66,13 @@ struct rl_stats {
     /* times (CLOCK_MONOTONIC ns) of the measured window, and ringload's own CPU in it */
     uint64_t t_measure_start, t_measure_end;
     uint64_t client_cpu_ns;
+    struct rl_target_stats targets[RL_STATS_TARGETS];
     /* histograms (ns) */
     rl_hist lat;                   /* delivery latency from the scheduled send time */
     rl_hist ack;                   /* ot: edit -> ack */
     rl_hist connect;               /* scheduled connect -> WebSocket open */
     rl_hist slip;                  /* actual send - scheduled send */
+    rl_hist lat_cross;             /* the deliveries of `lat` whose sender used another instance */
 };
 
 extern const uint16_t rl_close_codes[RL_CLOSE_SLOTS];   /* 0 = other */

@@ -133,7 +133,7 @@ static int u_connect(struct rl_run *r, struct rl_conn *c, const struct sockaddr_
     if (rc < 0) return rc;
     if (rc != 1) return -EBADF;
     struct io_uring_sqe *sqe = get_sqe(e);
-    io_uring_prep_connect(sqe, (int)c->idx, (const struct sockaddr *)&r->dst, sizeof r->dst);
+    io_uring_prep_connect(sqe, (int)c->idx, (const struct sockaddr *)&r->dst[c->target], sizeof r->dst[c->target]);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, ud(UD_CONNECT, c));
     c->flags |= RL_CF_CONNECT;

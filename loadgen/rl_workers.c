@@ -41,16 +41,34 @@ static struct share share_of(const struct rl_opts *o, uint32_t w, uint32_t nw)
 struct watch {
     struct rl_server_obs *obs;
     uint64_t cpu_start;
+    uint64_t cpu_start_by_pid[RL_MAX_SERVER_PIDS];
     bool cpu_started, cpu_done;
     uint64_t rss_sum;
 };
 
-static void sample(struct watch *wt, bool in_run, uint64_t *cpu_out)
+/* Every sampled process at once, summed (false if one cannot be read); each one's CPU in
+ * `each` if not NULL. */
+static bool sample_all(const struct rl_server_obs *s, struct rl_proc_sample *sum, uint64_t *each)
+{
+    *sum = (struct rl_proc_sample){ 0, 0 };
+    for (uint32_t i = 0; i < s->npids; i++) {
+        struct rl_proc_sample p;
+        if (!rl_proc_sample(s->pids[i], &p)) return false;
+        sum->cpu_ns += p.cpu_ns;
+        sum->rss_kb += p.rss_kb;
+        if (each) each[i] = p.cpu_ns;
+    }
+    return s->npids > 0;
+}
+
+static void sample(struct watch *wt, bool in_run, uint64_t *cpu_out, uint64_t *each)
 {
     struct rl_server_obs *s = wt->obs;
     if (!s->pid) return;
     struct rl_proc_sample p;
-    if (!rl_proc_sample(s->pid, &p)) return;
+    uint64_t by_pid[RL_MAX_SERVER_PIDS];
+    if (!sample_all(s, &p, by_pid)) return;
+    if (each) memcpy(each, by_pid, s->npids * sizeof *each);
     s->rss_kb_end = p.rss_kb;
     if (in_run) {
         if (p.rss_kb > s->rss_kb_peak) s->rss_kb_peak = p.rss_kb;
@@ -59,6 +77,17 @@ static void sample(struct watch *wt, bool in_run, uint64_t *cpu_out)
         s->rss_kb_avg = wt->rss_sum / s->samples;
     }
     if (cpu_out) *cpu_out = p.cpu_ns;
+}
+
+/* The end of the measured window: CPU used since its start, in all and per process. */
+static void measured_cpu(struct watch *wt, bool in_run)
+{
+    struct rl_server_obs *s = wt->obs;
+    uint64_t cpu = 0, each[RL_MAX_SERVER_PIDS] = { 0 };
+    sample(wt, in_run, &cpu, each);
+    s->cpu_ns_measured = cpu > wt->cpu_start ? cpu - wt->cpu_start : 0;
+    for (uint32_t i = 0; i < s->npids; i++)
+        s->cpu_ns_by_pid[i] = each[i] > wt->cpu_start_by_pid[i] ? each[i] - wt->cpu_start_by_pid[i] : 0;
 }
 
 static void progress(const struct rl_opts *o, struct rl_shared *sh, uint64_t t0, uint64_t now,
@@ -107,13 +136,21 @@ int rl_workers_run(const struct rl_opts *o, struct rl_stats *total, struct rl_se
     }
     sh->nworkers = nw;
     memset(srv, 0, sizeof *srv);
-    srv->pid = o->server_pid;
+    srv->npids = o->nserver_pids;
+    memcpy(srv->pids, o->server_pids, srv->npids * sizeof *srv->pids);
+    srv->pid = srv->npids ? srv->pids[0] : 0;
     struct watch wt = { .obs = srv };
     if (srv->pid) {
         struct rl_proc_sample p;
-        srv->ok = rl_proc_sample(srv->pid, &p);
-        if (!srv->ok) fprintf(stderr, "ringload: --server-pid %d: cannot read /proc/%d (sampling disabled)\n", srv->pid, srv->pid);
-        else srv->rss_kb_before = srv->rss_kb_end = p.rss_kb;
+        srv->ok = sample_all(srv, &p, NULL);
+        if (!srv->ok) {
+            for (uint32_t i = 0; i < srv->npids; i++)
+                if (!rl_proc_sample(srv->pids[i], &p))
+                    fprintf(stderr, "ringload: --server-pid %d: cannot read /proc/%d (sampling disabled)\n", srv->pids[i],
+                            srv->pids[i]);
+        } else {
+            srv->rss_kb_before = srv->rss_kb_end = p.rss_kb;
+        }
     }
 
     /* SIGINT/SIGTERM are taken synchronously: blocked here and in the workers, which poll */
@@ -165,7 +202,7 @@ int rl_workers_run(const struct rl_opts *o, struct rl_stats *total, struct rl_se
                 measure_end = measure_start + (uint64_t)o->duration_ms * RL_NS_PER_MS;
                 if (srv->pid && srv->ok) {
                     struct rl_proc_sample p;
-                    if (rl_proc_sample(srv->pid, &p)) srv->rss_kb_ready = p.rss_kb;
+                    if (sample_all(srv, &p, NULL)) srv->rss_kb_ready = p.rss_kb;
                 }
                 atomic_store_explicit(&sh->go_ns, go, memory_order_release);
             }
@@ -173,12 +210,10 @@ int rl_workers_run(const struct rl_opts *o, struct rl_stats *total, struct rl_se
         if (go && srv->ok) {
             bool in_run = now >= go && now <= measure_end + 100 * RL_NS_PER_MS;
             if (!wt.cpu_started && now >= measure_start) {
-                sample(&wt, in_run, &wt.cpu_start);
+                sample(&wt, in_run, &wt.cpu_start, wt.cpu_start_by_pid);
                 wt.cpu_started = true;
             } else if (wt.cpu_started && !wt.cpu_done && now >= measure_end) {
-                uint64_t cpu = 0;
-                sample(&wt, in_run, &cpu);
-                srv->cpu_ns_measured = cpu > wt.cpu_start ? cpu - wt.cpu_start : 0;
+                measured_cpu(&wt, in_run);
                 wt.cpu_done = true;
             }
         }
@@ -186,7 +221,7 @@ int rl_workers_run(const struct rl_opts *o, struct rl_stats *total, struct rl_se
             next_progress += RL_NS_PER_S;
             if (next_progress < now) next_progress = now + RL_NS_PER_S;
             progress(o, sh, t0, now, &last_sent, &last_recv, &last_t);
-            if (srv->ok) sample(&wt, go && now >= go && now <= measure_end, NULL);
+            if (srv->ok) sample(&wt, go && now >= go && now <= measure_end, NULL, NULL);
         }
         /* reap */
         for (uint32_t w = 0; w < started; w++) {
@@ -221,11 +256,7 @@ int rl_workers_run(const struct rl_opts *o, struct rl_stats *total, struct rl_se
             }
         }
     }
-    if (srv->ok && wt.cpu_started && !wt.cpu_done) {        /* ended early (interrupted) */
-        uint64_t cpu = 0;
-        sample(&wt, false, &cpu);
-        srv->cpu_ns_measured = cpu > wt.cpu_start ? cpu - wt.cpu_start : 0;
-    }
+    if (srv->ok && wt.cpu_started && !wt.cpu_done) measured_cpu(&wt, false);   /* ended early (interrupted) */
     if (!o->quiet) progress(o, sh, t0, rl_now_ns(), &last_sent, &last_recv, &last_t);
     rl_stats_init(total);
     for (uint32_t w = 0; w < started; w++) {

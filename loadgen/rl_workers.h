@@ -34,11 +34,16 @@ struct rl_shared {
     struct rl_worker_slot slot[];
 };
 
-/* Server measurements taken by the parent (pid 0: none). */
+/* Server measurements taken by the parent (pid 0: none). With several processes
+ * (--server-pid A,B,...) CPU and RSS are their sums; a sample counts only if every process
+ * could be read. */
 struct rl_server_obs {
-    int pid;
+    int pid;                      /* the first process */
+    uint32_t npids;
+    int pids[RL_MAX_SERVER_PIDS];
     bool ok;
     uint64_t cpu_ns_measured;     /* CPU used during the measured window */
+    uint64_t cpu_ns_by_pid[RL_MAX_SERVER_PIDS];   /* the same, per process */
     uint64_t rss_kb_before;       /* before ringload connected */
     uint64_t rss_kb_ready;        /* every connection open, before the schedule */
     uint64_t rss_kb_peak, rss_kb_avg, rss_kb_end;

@@ -8,13 +8,16 @@ second. Each test states the known truth and checks the report against it: the d
 in the right percentiles, the loss is the server's own count, a clean run has no loss,
 duplicates or reordering, the stall shows in the tail, the JSON schema is complete and
 --slo drives the exit code, closes are counted by code, ot editors converge and a diverged
-document fails the run. The measuring parts themselves (the histogram's precision,
+document fails the run, and with several --url instances the members are spread and counted
+per instance (the same server twice is a clean cluster with half the deliveries crossing;
+two servers that share nothing lose exactly half of every room and fail the convergence
+check on both). The measuring parts themselves (the histogram's precision,
 percentiles, merge, the per-sender window, --slo parsing and comparison) are cmocka unit
 tests, tests/unit/test_ringload.c, run by the `unit` suite of tests/run.sh.
 
 Binaries: $RINGLOAD_BIN (default build/ringload) and the trust server next to it
 (build/tests/trust_server); ringroom from $RINGROOM_BIN. Runs under /usr/bin/python3.
-Whole file: about 45 seconds.
+Whole file: about 55 seconds.
 """
 import json
 import os
@@ -237,6 +240,54 @@ class Ot(unittest.TestCase):
         self.assertEqual(rep["ot"]["mismatches"], 2, out)
         self.assertFalse(rep["ot"]["converged"], out)
         self.assertIn("has rev", out)
+
+
+class Instances(unittest.TestCase):
+    """--url with several URLs: each room's members spread over them, counted per instance."""
+
+    def test_the_same_server_twice_is_one_clean_cluster(self):
+        # rooms of 10 over 2 URLs: 5 members each, so half of every message's 10 deliveries
+        # go from one "instance" to the other
+        with TrustServer() as ts:
+            code, rep, out = ringload("--scenario", "chat", "--url", ts.url("/ws") + "," + ts.url("/ws"),
+                                      "--conns", "20", "--room-size", "10", "--rate", "200", "--duration", "2s",
+                                      "--warmup", "0s")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(rep["lost"], 0, out)
+        self.assertEqual([i["established"] for i in rep["instances"]], [10, 10], out)
+        self.assertEqual([i["url"] for i in rep["instances"]], [ts.url("/ws")] * 2, out)
+        self.assertEqual(rep["latency_cross_instance_us"]["count"] * 2, rep["latency_us"]["count"], out)
+        self.assertIn("Instances (2):", out)
+
+    def test_servers_that_share_nothing_lose_the_other_half(self):
+        # two servers that do not share rooms: each message reaches only the members on its
+        # sender's server, exactly half of the room; no delivery crosses
+        with TrustServer() as a, TrustServer() as b:
+            code, rep, out = ringload("--scenario", "chat", "--url", a.url("/ws") + "," + b.url("/ws"),
+                                      "--conns", "20", "--room-size", "10", "--rate", "200", "--duration", "2s",
+                                      "--warmup", "0s", "--drain", "500ms")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(rep["loss_ratio"], 0.5, out)
+        self.assertEqual(rep["latency_cross_instance_us"]["count"], 0, out)
+
+    def test_documents_are_checked_on_every_instance(self):
+        with TrustServer() as a, TrustServer() as b:
+            code, rep, out = ringload("--scenario", "ot", "--url", a.url("/ws") + "," + b.url("/ws"),
+                                      "--conns", "12", "--room-size", "6", "--rate", "10/conn", "--duration", "1s",
+                                      "--warmup", "0s")
+        self.assertEqual(code, 1, out)
+        self.assertFalse(rep["ot"]["converged"], out)
+        self.assertEqual(rep["ot"]["mismatches"], 2, out)
+        self.assertEqual([i["ot"]["mismatches"] for i in rep["instances"]], [2, 2], out)
+        self.assertIn("instance 1 (" + b.url("/ws") + ")", out)
+        # the same server twice: both copies are the editors' document
+        with TrustServer() as ts:
+            code, rep, out = ringload("--scenario", "ot", "--url", ts.url("/ws") + "," + ts.url("/ws"),
+                                      "--conns", "12", "--room-size", "6", "--rate", "10/conn", "--duration", "1s",
+                                      "--warmup", "0s")
+        self.assertEqual(code, 0, out)
+        self.assertTrue(rep["ot"]["converged"], out)
+        self.assertEqual([i["ot"]["documents_converged"] for i in rep["instances"]], [2, 2], out)
 
 
 def stop_for_a_second(pid, after):

@@ -7,7 +7,9 @@
  * distributions; merge = recording everything in one; values past the range are clamped and
  * counted. The per-sender window tells in-order, late, duplicate and untracked apart. --slo
  * expressions parse, bad ones are rejected, and they compare against a report (one filled by
- * hand, and one rl_report_build makes from options and statistics).
+ * hand, and one rl_report_build makes from options and statistics). --url lists (several
+ * server instances) parse, bad entries and too many are rejected with a reason, every room's
+ * members are spread over the instances, and per-instance counts merge.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +41,7 @@
 /* Histograms (about 250 KiB each), statistics and the report are static, not on the stack;
  * nothing is allocated, so a failed assertion leaves no leak for LeakSanitizer to report. */
 static rl_hist h1, h2, h3;
-static struct rl_stats stats;
+static struct rl_stats stats, stats2;
 static struct rl_report report;
 
 static rl_hist *hist_empty(rl_hist *h)
@@ -276,6 +278,224 @@ static void test_slo_against_a_built_report(void **state)
     assert_int_equal(rep->ack.count, 0);
 }
 
+
+/* ---- --url lists (several server instances) ---- */
+
+static void test_url_list_valid(void **state)
+{
+    (void)state;
+    struct rl_target t[RL_MAX_TARGETS];
+    uint32_t n = 99;
+    char err[256] = "";
+    if (!rl_opts_parse_urls("ws://127.0.0.1:8080/ws", t, RL_MAX_TARGETS, &n, err, sizeof err)) fail_msg("one: %s", err);
+    assert_int_equal(n, 1);
+    assert_string_equal(t[0].url, "ws://127.0.0.1:8080/ws");
+    assert_string_equal(t[0].host, "127.0.0.1");
+    assert_int_equal(t[0].port, 8080);
+    assert_string_equal(t[0].path, "/ws");
+
+    /* three instances, blanks around entries, localhost, another loopback address, no path */
+    if (!rl_opts_parse_urls("ws://127.0.0.1:9001/ws, ws://localhost:9002/ws ,\tws://127.0.0.3:9003", t, RL_MAX_TARGETS,
+                            &n, err, sizeof err))
+        fail_msg("three: %s", err);
+    assert_int_equal(n, 3);
+    assert_string_equal(t[0].url, "ws://127.0.0.1:9001/ws");
+    assert_string_equal(t[1].url, "ws://localhost:9002/ws");           /* as given, trimmed */
+    assert_string_equal(t[1].host, "127.0.0.1");
+    assert_int_equal(t[1].port, 9002);
+    assert_string_equal(t[2].host, "127.0.0.3");
+    assert_int_equal(t[2].port, 9003);
+    assert_string_equal(t[2].path, "/");
+
+    /* the same instance more than once is allowed (a smoke test against one server) */
+    if (!rl_opts_parse_urls("ws://127.0.0.1:1/ws,ws://127.0.0.1:1/ws", t, RL_MAX_TARGETS, &n, err, sizeof err))
+        fail_msg("repeated: %s", err);
+    assert_int_equal(n, 2);
+
+    /* exactly the maximum */
+    char list[RL_URL_LIST_MAX];
+    size_t len = 0;
+    for (uint32_t k = 0; k < RL_MAX_TARGETS; k++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%sws://127.0.0.%u:%u/ws", k ? "," : "", k + 1, 9000 + k);
+    if (!rl_opts_parse_urls(list, t, RL_MAX_TARGETS, &n, err, sizeof err)) fail_msg("%u: %s", RL_MAX_TARGETS, err);
+    assert_int_equal(n, RL_MAX_TARGETS);
+    assert_int_equal(t[RL_MAX_TARGETS - 1].port, 9000 + RL_MAX_TARGETS - 1);
+    assert_string_equal(t[RL_MAX_TARGETS - 1].host, "127.0.0.16");
+}
+
+static void test_url_list_rejects_bad_entries(void **state)
+{
+    (void)state;
+    struct rl_target t[RL_MAX_TARGETS];
+    uint32_t n;
+    char err[256];
+    const struct { const char *list, *why; } bad[] = {
+        { "", "empty" },
+        { " ", "empty" },
+        { ",", "entry 1" },
+        { "ws://127.0.0.1:1/ws,", "entry 2" },
+        { ",ws://127.0.0.1:1/ws", "entry 1" },
+        { "ws://127.0.0.1:1/ws,,ws://127.0.0.1:2/ws", "entry 2" },
+        { "ws://127.0.0.1:1/ws, ,ws://127.0.0.1:2/ws", "entry 2" },
+        { "ws://127.0.0.1:1/ws,http://127.0.0.1:2/ws", "ws://" },
+        { "ws://127.0.0.1:1/ws,wss://127.0.0.1:2/ws", "ws://" },
+        { "ws://127.0.0.1:1/ws,ws://10.0.0.1:2/ws", "loopback" },
+        { "ws://127.0.0.1:1/ws,ws://example.com:2/ws", "loopback" },
+        { "ws://127.0.0.1:0/ws", "HOST:PORT" },
+        { "ws://127.0.0.1:99999/ws", "HOST:PORT" },
+        { "ws://127.0.0.1:80x/ws", "HOST:PORT" },
+        { "ws://127.0.0.1:/ws", "HOST:PORT" },
+        { "ws:///ws", "host" },
+        { "ws://127.0.0.1:1/ws ws://127.0.0.1:2/ws", "commas" },     /* a blank is not a separator */
+    };
+    for (size_t k = 0; k < NELEM(bad); k++) {
+        err[0] = '\0';
+        if (rl_opts_parse_urls(bad[k].list, t, RL_MAX_TARGETS, &n, err, sizeof err)) fail_msg("accepted '%s'", bad[k].list);
+        if (!strstr(err, bad[k].why)) fail_msg("'%s' rejected with '%s', which does not say '%s'", bad[k].list, err, bad[k].why);
+    }
+}
+
+static void test_url_list_too_many(void **state)
+{
+    (void)state;
+    struct rl_target t[RL_MAX_TARGETS];
+    uint32_t n;
+    char err[256] = "";
+    char list[RL_URL_LIST_MAX];
+    size_t len = 0;
+    for (uint32_t k = 0; k <= RL_MAX_TARGETS; k++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%sws://127.0.0.1:%u/ws", k ? "," : "", 9000 + k);
+    assert_false(rl_opts_parse_urls(list, t, RL_MAX_TARGETS, &n, err, sizeof err));
+    assert_non_null(strstr(err, "more than 16"));
+    /* a smaller limit is honoured too */
+    assert_false(rl_opts_parse_urls("ws://127.0.0.1:1/ws,ws://127.0.0.1:2/ws,ws://127.0.0.1:3/ws", t, 2, &n, err, sizeof err));
+    assert_non_null(strstr(err, "more than 2"));
+
+    /* through the command line: too many, a bad entry, the default */
+    struct rl_opts o;
+    char *argv[] = { "ringload", "--url", list, NULL };
+    assert_int_equal(rl_opts_parse(&o, 3, argv, err, sizeof err), RL_OPTS_ERROR);
+    assert_non_null(strstr(err, "more than 16"));
+    char bad_entry[] = "ws://127.0.0.1:1/ws,ws://192.168.1.1:2/ws";
+    argv[2] = bad_entry;
+    assert_int_equal(rl_opts_parse(&o, 3, argv, err, sizeof err), RL_OPTS_ERROR);
+    assert_non_null(strstr(err, "loopback"));
+    char *noargs[] = { "ringload", "--scenario", "chat", NULL };
+    if (rl_opts_parse(&o, 3, noargs, err, sizeof err) != RL_OPTS_OK) fail_msg("default: %s", err);
+    assert_int_equal(o.ntargets, 1);
+    assert_string_equal(o.targets[0].url, "ws://127.0.0.1:8080/ws");
+}
+
+static void test_server_pid_list(void **state)
+{
+    (void)state;
+    struct rl_opts o;
+    char err[256] = "";
+    char one[] = "123", three[] = "1,22,333";
+    char *argv[] = { "ringload", "--server-pid", one, NULL };
+    if (rl_opts_parse(&o, 3, argv, err, sizeof err) != RL_OPTS_OK) fail_msg("one: %s", err);
+    assert_int_equal(o.nserver_pids, 1);
+    assert_int_equal(o.server_pids[0], 123);
+    argv[2] = three;
+    if (rl_opts_parse(&o, 3, argv, err, sizeof err) != RL_OPTS_OK) fail_msg("three: %s", err);
+    assert_int_equal(o.nserver_pids, 3);
+    assert_int_equal(o.server_pids[2], 333);
+    char *none[] = { "ringload", NULL };
+    if (rl_opts_parse(&o, 1, none, err, sizeof err) != RL_OPTS_OK) fail_msg("none: %s", err);
+    assert_int_equal(o.nserver_pids, 0);
+    char b1[] = "1,,2", b2[] = "0", b3[] = "1,x", b4[] = "", b5[] = "1,";
+    char *bad[] = { b1, b2, b3, b4, b5 };
+    for (size_t k = 0; k < NELEM(bad); k++) {
+        argv[2] = bad[k];
+        if (rl_opts_parse(&o, 3, argv, err, sizeof err) != RL_OPTS_ERROR) fail_msg("accepted '%s'", bad[k]);
+    }
+    char many[256];
+    size_t len = 0;
+    for (int k = 0; k <= RL_MAX_SERVER_PIDS; k++) len += (size_t)snprintf(many + len, sizeof many - len, "%s%d", k ? "," : "", k + 1);
+    argv[2] = many;
+    assert_int_equal(rl_opts_parse(&o, 3, argv, err, sizeof err), RL_OPTS_ERROR);
+}
+
+/* Every room's members are spread over the instances, and the instances get equal shares. */
+static void test_rooms_spread_over_instances(void **state)
+{
+    (void)state;
+    struct rl_opts o;
+    char err[256] = "";
+    char urls[] = "ws://127.0.0.1:9001/ws,ws://127.0.0.1:9002/ws,ws://127.0.0.1:9003/ws";
+    /* campaign-1m: 10,000 connections in rooms of 100 */
+    char *argv[] = { "ringload", "--preset", "campaign-1m", "--url", urls, NULL };
+    if (rl_opts_parse(&o, 5, argv, err, sizeof err) != RL_OPTS_OK) fail_msg("options: %s", err);
+    assert_int_equal(o.ntargets, 3);
+    assert_int_equal(o.room_size, 100);
+    uint32_t total[3] = { 0 };
+    for (uint32_t room = 0; room < o.rooms; room++) {
+        uint32_t per[3] = { 0 };
+        for (uint32_t m = 0; m < o.room_size; m++) {
+            uint64_t gid = (uint64_t)room * o.room_size + m;
+            uint32_t t = rl_opts_target_of(&o, gid);
+            assert_in_range(t, 0, 2);
+            if (m) assert_int_not_equal(t, rl_opts_target_of(&o, gid - 1));   /* neighbours apart */
+            per[t]++;
+            total[t]++;
+        }
+        for (int t = 0; t < 3; t++) assert_in_range(per[t], 33, 34);
+    }
+    for (int t = 0; t < 3; t++) assert_in_range(total[t], 3333, 3334);
+
+    /* one hot document of 10 editors: 4, 3, 3 */
+    char *hot[] = { "ringload", "--scenario", "ot", "--conns", "10", "--room-size", "10", "--url", urls, NULL };
+    if (rl_opts_parse(&o, 9, hot, err, sizeof err) != RL_OPTS_OK) fail_msg("options: %s", err);
+    uint32_t per[3] = { 0 };
+    for (uint64_t gid = 0; gid < 10; gid++) per[rl_opts_target_of(&o, gid)]++;
+    assert_int_equal(per[0], 4);
+    assert_int_equal(per[1], 3);
+    assert_int_equal(per[2], 3);
+
+    /* rooms of 2 over 3 instances: both members always apart, every instance used */
+    char *pairs[] = { "ringload", "--scenario", "chat", "--conns", "30", "--room-size", "2", "--url", urls, NULL };
+    if (rl_opts_parse(&o, 9, pairs, err, sizeof err) != RL_OPTS_OK) fail_msg("options: %s", err);
+    memset(per, 0, sizeof per);
+    for (uint64_t gid = 0; gid < 30; gid += 2) {
+        assert_int_not_equal(rl_opts_target_of(&o, gid), rl_opts_target_of(&o, gid + 1));
+        per[rl_opts_target_of(&o, gid)]++;
+        per[rl_opts_target_of(&o, gid + 1)]++;
+    }
+    for (int t = 0; t < 3; t++) assert_int_equal(per[t], 10);
+
+    /* echo: round robin; one URL: always 0 */
+    char *echo[] = { "ringload", "--conns", "7", "--url", urls, NULL };
+    if (rl_opts_parse(&o, 5, echo, err, sizeof err) != RL_OPTS_OK) fail_msg("options: %s", err);
+    for (uint64_t gid = 0; gid < 7; gid++) assert_int_equal(rl_opts_target_of(&o, gid), gid % 3);
+    char one[] = "ws://127.0.0.1:9001/ws";
+    char *single[] = { "ringload", "--preset", "campaign-1m", "--url", one, NULL };
+    if (rl_opts_parse(&o, 5, single, err, sizeof err) != RL_OPTS_OK) fail_msg("options: %s", err);
+    for (uint64_t gid = 0; gid < o.conns; gid += 37) assert_int_equal(rl_opts_target_of(&o, gid), 0);
+}
+
+static void test_instance_counts_merge(void **state)
+{
+    (void)state;
+    struct rl_stats *a = &stats, *b = &stats2;
+    rl_stats_init(a);
+    rl_stats_init(b);
+    a->targets[0] = (struct rl_target_stats){ .attempted = 5, .established = 4, .lost = 1, .ot_docs_ok = 2 };
+    b->targets[0] = (struct rl_target_stats){ .attempted = 3, .established = 3, .ot_mismatches = 1 };
+    b->targets[RL_MAX_TARGETS - 1] = (struct rl_target_stats){ .attempted = 1, .ot_not_held = 2 };
+    rl_hist_record(&a->lat_cross, 1000);
+    rl_hist_record(&b->lat_cross, 3000);
+    rl_stats_merge(a, b);
+    assert_int_equal(a->targets[0].attempted, 8);
+    assert_int_equal(a->targets[0].established, 7);
+    assert_int_equal(a->targets[0].lost, 1);
+    assert_int_equal(a->targets[0].ot_docs_ok, 2);
+    assert_int_equal(a->targets[0].ot_mismatches, 1);
+    assert_int_equal(a->targets[RL_MAX_TARGETS - 1].attempted, 1);
+    assert_int_equal(a->targets[RL_MAX_TARGETS - 1].ot_not_held, 2);
+    assert_int_equal(a->lat_cross.count, 2);
+    assert_int_equal(a->lat_cross.max, 3000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +511,12 @@ int main(void)
         cmocka_unit_test(test_slo_rejects_bad_expressions),
         cmocka_unit_test(test_slo_compares_against_a_report),
         cmocka_unit_test(test_slo_against_a_built_report),
+        cmocka_unit_test(test_url_list_valid),
+        cmocka_unit_test(test_url_list_rejects_bad_entries),
+        cmocka_unit_test(test_url_list_too_many),
+        cmocka_unit_test(test_rooms_spread_over_instances),
+        cmocka_unit_test(test_server_pid_list),
+        cmocka_unit_test(test_instance_counts_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
