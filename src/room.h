@@ -168,6 +168,7 @@ struct room {
     bool fetching;             /* reading ops it missed from the room's log */
     bool broken;               /* its copy cannot follow Redis any more (ops missing there): ops refused */
     uint64_t redis_head;       /* the highest head Redis reported (state, conflicts) */
+    uint64_t state_asked_rev;  /* the copy's revision when its state was last asked for */
     struct remote_participant *remote;
     uint32_t nremote, remote_cap;
     struct pending_op *ops, *ops_tail;

@@ -432,6 +432,7 @@ static void on_subscribed(void *arg, const char *room, size_t len)
     }
     if (!rm->subscribed) stat_add(&app->co->stats.redis_rooms, 1);
     rm->subscribed = true;
+    rm->state_asked_rev = doc_rev(rm->doc);
     bus_state(app->bus, room, len);
 }
 
@@ -495,7 +496,10 @@ static void on_seeded(void *arg, const char *room, size_t len, bool ok, uint64_t
     struct app *app = arg;
     struct room *rm = room_lookup(app, room, len);
     (void)head;
-    if (rm && ok) bus_state(app->bus, room, len);        /* caught up from there */
+    if (rm && ok) {                                      /* caught up from there */
+        rm->state_asked_rev = doc_rev(rm->doc);
+        bus_state(app->bus, room, len);
+    }
 }
 
 static void on_state(void *arg, const char *room, size_t len, bool ok, const struct bus_state *st)
@@ -515,7 +519,9 @@ static void on_state(void *arg, const char *room, size_t len, bool ok, const str
         fetch(app, rm);
         return;
     }
-    if (st->head < cur) reseed(app, rm, st->head);
+    /* the channel may have brought ops past the head the state saw: only a head behind what
+     * this copy had when it asked means that Redis lost ops */
+    if (st->head < rm->state_asked_rev) reseed(app, rm, st->head);
     else caught_up(app, rm);
 }
 
@@ -560,9 +566,11 @@ static void on_commit(void *arg, const char *room, size_t len, uint64_t token, e
     case BUS_CONFLICT:
         stat_add(&app->co->stats.redis_conflicts, 1);
         if (rev > rm->redis_head) rm->redis_head = rev;
-        if (rev > doc_rev(rm->doc)) fetch(app, rm);  /* the ops it missed, then rebase and retry */
-        else if (rev == doc_rev(rm->doc)) pump(app, rm);
-        else reseed(app, rm, rev);
+        /* rev is the head when the script ran; the channel may have brought this copy past it
+         * since. Only a head behind the revision the commit expected means that Redis lost ops */
+        if (rev < p->base_rev) reseed(app, rm, rev);
+        else if (rev > doc_rev(rm->doc)) fetch(app, rm);  /* the ops it missed, then rebase and retry */
+        else pump(app, rm);
         return;
     case BUS_FAILED:
         for (uint32_t i = 0; i < n; i++) {
