@@ -27,15 +27,21 @@ static const struct conn_ref no_sender = { UINT32_MAX, 0 };
 
 /* ---- pending ops ---- */
 
-static void pop_op(struct room *rm)
+/* Removes the op *pp points at (keeping the queue's tail right) and frees it. */
+static void unlink_op(struct room *rm, struct pending_op **pp)
 {
-    struct pending_op *p = rm->ops;
-    rm->ops = p->next;
-    if (!rm->ops) rm->ops_tail = NULL;
+    struct pending_op *p = *pp;
+    *pp = p->next;
+    if (rm->ops_tail == p) {
+        rm->ops_tail = NULL;
+        for (struct pending_op *t = rm->ops; t; t = t->next) rm->ops_tail = t;
+    }
     rm->nops--;
     ot_op_free(&p->op);
     free(p);
 }
+
+static void pop_op(struct room *rm) { unlink_op(rm, &rm->ops); }
 
 static void op_error(struct app *app, struct conn_ref sender, enum err_code e, const char *msg)
 {
@@ -85,19 +91,6 @@ static void ack_committed(struct app *app, struct room *rm, struct conn_ref send
     if (rev <= store_room_durable_rev(rm->sr)) room_send_ack(app, &app->out, s, rev);
     else if (!store_wait_durable(app->store, rm->sr, rev, sender.idx, sender.gen))
         op_error(app, sender, ERR_INTERNAL, "out of memory");
-}
-
-static void unlink_op(struct room *rm, struct pending_op **pp)
-{
-    struct pending_op *p = *pp;
-    *pp = p->next;
-    if (rm->ops_tail == p) {
-        rm->ops_tail = NULL;
-        for (struct pending_op *t = rm->ops; t; t = t->next) rm->ops_tail = t;
-    }
-    rm->nops--;
-    ot_op_free(&p->op);
-    free(p);
 }
 
 static bool same_cid(const struct pending_op *a, const struct pending_op *b)
@@ -422,6 +415,13 @@ static void on_event(void *arg, const struct bus_event *ev)
     }
 }
 
+/* Reads the room's state from Redis (on_state), noting the copy's revision at the time. */
+static void ask_state(struct app *app, struct room *rm)
+{
+    rm->state_asked_rev = doc_rev(rm->doc);
+    bus_state(app->bus, rm->name, rm->name_len);
+}
+
 static void on_subscribed(void *arg, const char *room, size_t len)
 {
     struct app *app = arg;
@@ -432,8 +432,7 @@ static void on_subscribed(void *arg, const char *room, size_t len)
     }
     if (!rm->subscribed) stat_add(&app->co->stats.redis_rooms, 1);
     rm->subscribed = true;
-    rm->state_asked_rev = doc_rev(rm->doc);
-    bus_state(app->bus, room, len);
+    ask_state(app, rm);
 }
 
 /* Participants of other instances, as Redis has them: the difference with what the room had
@@ -496,10 +495,7 @@ static void on_seeded(void *arg, const char *room, size_t len, bool ok, uint64_t
     struct app *app = arg;
     struct room *rm = room_lookup(app, room, len);
     (void)head;
-    if (rm && ok) {                                      /* caught up from there */
-        rm->state_asked_rev = doc_rev(rm->doc);
-        bus_state(app->bus, room, len);
-    }
+    if (rm && ok) ask_state(app, rm);                    /* caught up from there */
 }
 
 static void on_state(void *arg, const char *room, size_t len, bool ok, const struct bus_state *st)
@@ -651,17 +647,7 @@ void room_cluster_tick(struct app *app)
             }
             op_error(app, p->sender, ERR_CLUSTER_UNAVAILABLE,
                      "the instances' shared Redis cannot be reached: this op is not applied; re-join the room and send it again");
-            *pp = p->next;
-            if (rm->ops_tail == p) rm->ops_tail = NULL;
-            rm->nops--;
-            ot_op_free(&p->op);
-            free(p);
-        }
-        if (!rm->ops) rm->ops_tail = NULL;
-        else if (!rm->ops_tail) {
-            struct pending_op *t = rm->ops;
-            while (t->next) t = t->next;
-            rm->ops_tail = t;
+            unlink_op(rm, pp);
         }
     }
 }

@@ -405,21 +405,31 @@ static bool send_request(struct bus *b, enum reply_kind kind, const char *room, 
     return true;
 }
 
+/* The head of an EVAL: the command, the script, the number of keys and the room's keys named
+ * by suffixes (written into keys, nkeys <= 6). Returns how many of argv it filled. */
+static size_t eval_head(const char **argv, size_t *lens, const char *script, int nkeys,
+                        const char *const *suffixes, char (*keys)[KEY_MAX], const char *room, size_t len)
+{
+    static const char *const counts[] = { "0", "1", "2", "3", "4", "5", "6" };
+    size_t c = 0;
+    argv[c] = "EVAL", lens[c++] = 4;
+    argv[c] = script, lens[c++] = strlen(script);
+    argv[c] = counts[nkeys], lens[c++] = 1;
+    for (int i = 0; i < nkeys; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, suffixes[i]);
+    return c;
+}
+
 /* EVAL script with the room's keys named by suffixes, then args. */
 static bool eval(struct bus *b, enum reply_kind kind, const char *room, size_t len, uint64_t token, const char *script,
                  int nkeys, const char *const *suffixes, int nargs, const char **args, const size_t *arg_lens)
 {
     const char *argv[MAX_ARGS];
     size_t lens[MAX_ARGS];
-    char keys[6][KEY_MAX], nk[4];
+    char keys[6][KEY_MAX];
     if (3 + nkeys + nargs > MAX_ARGS || nkeys > 6) return false;
-    int c = 0;
-    argv[c] = "EVAL", lens[c++] = 4;
-    argv[c] = script, lens[c++] = strlen(script);
-    lens[c] = (size_t)snprintf(nk, sizeof nk, "%d", nkeys), argv[c++] = nk;
-    for (int i = 0; i < nkeys; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, suffixes[i]);
+    size_t c = eval_head(argv, lens, script, nkeys, suffixes, keys, room, len);
     for (int i = 0; i < nargs; i++) argv[c] = args[i], lens[c++] = arg_lens[i];
-    return send_request(b, kind, room, len, token, c, argv, lens);
+    return send_request(b, kind, room, len, token, (int)c, argv, lens);
 }
 
 #define NUM(buf, fmt, v) ((size_t)snprintf(buf, sizeof buf, fmt, v))
@@ -462,11 +472,7 @@ bool bus_commit(struct bus *b, const char *room, size_t len, uint64_t token, uin
     static const char *const k[] = { ":rev", ":log", ":cid", "" };
     bool ok = false;
     if (argv && lens && nums && n) {
-        size_t c = 0, m = 0;
-        argv[c] = "EVAL", lens[c++] = 4;
-        argv[c] = commit_lua, lens[c++] = strlen(commit_lua);
-        argv[c] = "4", lens[c++] = 1;
-        for (int i = 0; i < 4; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, k[i]);
+        size_t c = eval_head(argv, lens, commit_lua, 4, k, keys, room, len), m = 0;
         lens[c] = NUM(nums[m], "%" PRIu64, expected_rev), argv[c++] = nums[m++];
         lens[c] = NUM(nums[m], "%" PRIu64, ts), argv[c++] = nums[m++];
         lens[c] = NUM(nums[m], "%u", n), argv[c++] = nums[m++];
@@ -551,11 +557,7 @@ bool bus_seed(struct bus *b, const char *room, size_t len, uint64_t rev, uint64_
     static const char *const k[] = { ":rev", ":log", ":chat" };
     bool ok = false;
     if (argv && lens && nums) {
-        size_t c = 0, m = 0;
-        argv[c] = "EVAL", lens[c++] = 4;
-        argv[c] = seed_lua, lens[c++] = strlen(seed_lua);
-        argv[c] = "3", lens[c++] = 1;
-        for (int i = 0; i < 3; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, k[i]);
+        size_t c = eval_head(argv, lens, seed_lua, 3, k, keys, room, len), m = 0;
         lens[c] = NUM(nums[m], "%" PRIu64, rev), argv[c++] = nums[m++];
         lens[c] = NUM(nums[m], "%" PRIu64, chat_seq), argv[c++] = nums[m++];
         for (uint32_t i = 0; i < n; i++) {
@@ -581,11 +583,7 @@ bool bus_presence_beat(struct bus *b, const char *room, size_t len, uint32_t ttl
     char keys[3][KEY_MAX], t[16];
     bool ok = false;
     if (argv && lens) {
-        size_t c = 0;
-        argv[c] = "EVAL", lens[c++] = 4;
-        argv[c] = beat_lua, lens[c++] = strlen(beat_lua);
-        argv[c] = "3", lens[c++] = 1;
-        for (int i = 0; i < 3; i++) argv[c] = keys[i], lens[c++] = key(keys[i], room, len, presence_keys[i]);
+        size_t c = eval_head(argv, lens, beat_lua, 3, presence_keys, keys, room, len);
         argv[c] = t, lens[c++] = NUM(t, "%u", ttl_ms);
         for (uint32_t i = 0; i < n; i++) {
             argv[c] = ids[i], lens[c++] = strlen(ids[i]);
