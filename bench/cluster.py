@@ -18,6 +18,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import fmt, fmt_us  # noqa: E402  (bench/results.py: the shared formatting)
+
 
 def load(d):
     steps = {}
@@ -78,17 +81,7 @@ def h(r, key, q):
 
 
 def us(v):
-    if v is None:
-        return "-"
-    if v < 1000:
-        return f"{v:.0f} µs"
-    if v < 1e6:
-        return f"{v / 1000:.2f} ms"
-    return f"{v / 1e6:.3f} s"
-
-
-def num(v, spec=".0f"):
-    return "-" if v is None else format(v, spec)
+    return fmt_us(v, " ")
 
 
 def config_name(c):
@@ -179,14 +172,14 @@ def hot_table(steps):
                             for r in rs) for i in range(n)]
                 conv_text = "**NO**" + (" (mismatches by instance: " + "/".join(map(str, mism)) + ")" if n > 1 else "")
             errs = worst([(r.get("errors") or {}).get("total") for r in rs])
-            out.append(f"| {rate:g} ({num(target)}) | {config_name(c)} | {len(rs)} | {rs[0].get('conns')} | {num(acked)} "
+            out.append(f"| {rate:g} ({fmt(target)}) | {config_name(c)} | {len(rs)} | {rs[0].get('conns')} | {fmt(acked)} "
                        f"| {us(med([h(r, 'ack_latency_us', 'p50') for r in rs]))} | {us(p99)} | {ratio(p99, base)} "
                        f"| {us(worst([h(r, 'ack_latency_us', 'p999') for r in rs]))} "
                        f"| {us(med([h(r, 'latency_us', 'p99') for r in rs]))} "
                        f"| {us(med([h(r, 'latency_cross_instance_us', 'p99') for r in rs]))} "
                        f"| {pct(total)} | {pct(red)} "
                        f"| {us(med([((r.get('schedule') or {}).get('slip_us') or {}).get('p99') for r in rs]))} "
-                       f"| {conv_text} | {num(errs)} | {clean(rs)} |")
+                       f"| {conv_text} | {fmt(errs)} | {clean(rs)} |")
     return out + [""]
 
 
@@ -213,8 +206,8 @@ def chat_table(steps):
         conns = med([(r.get("connections") or {}).get("established") for r in rs])
         per = "/".join(str(i.get("established")) for i in inst) if len(inst) > 1 else ""
         slo = "pass" if all(r.get("slo_pass") for r in rs) else "**fail**"
-        out.append(f"| {config_name(c)} | {len(rs)} | {num(conns)}{' (' + per + ')' if per else ''} "
-                   f"| {num(med([r.get('tx_per_s') for r in rs]), '.1f')} | {num(med([r.get('rx_per_s') for r in rs]))} "
+        out.append(f"| {config_name(c)} | {len(rs)} | {fmt(conns)}{' (' + per + ')' if per else ''} "
+                   f"| {fmt(med([r.get('tx_per_s') for r in rs]), '.1f')} | {fmt(med([r.get('rx_per_s') for r in rs]))} "
                    f"| {us(med([h(r, 'latency_us', 'p50') for r in rs]))} | {us(p99)} | {ratio(p99, base)} "
                    f"| {us(worst([h(r, 'latency_us', 'p999') for r in rs]))} "
                    f"| {us(worst([h(r, 'latency_us', 'max') for r in rs]))} "

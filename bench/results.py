@@ -124,14 +124,15 @@ def summary(label, rs):
     return s
 
 
-def fmt_us(v):
+def fmt_us(v, sep=""):
+    """Microseconds as µs, ms or s (sep goes between the number and the unit)."""
     if v is None:
         return "-"
     if v < 1000:
-        return f"{v:.0f}µs"
+        return f"{v:.0f}{sep}µs"
     if v < 1e6:
-        return f"{v / 1000:.2f}ms"
-    return f"{v / 1e6:.3f}s"
+        return f"{v / 1000:.2f}{sep}ms"
+    return f"{v / 1e6:.3f}{sep}s"
 
 
 def fmt(v, spec=".0f"):
